@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kiln: a differentiable compute-graph compiler for CPUs.
+// The target list reads as the pipeline: IR -> front end -> (passes, autodiff, codegen) -> runtime -> API -> CLI.
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Kiln", targets: ["Kiln"]),
+        .executable(name: "kiln", targets: ["kiln"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .target(name: "KilnIR"),
+        .target(name: "KilnFrontend", dependencies: ["KilnIR"]),
+        .target(name: "KilnRuntime", dependencies: [
+            "KilnIR",
+            .product(name: "Numerics", package: "swift-numerics"),
+        ]),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnRuntime"]),
+        .executableTarget(name: "kiln", dependencies: [
+            "Kiln",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KilnIRTests", dependencies: ["KilnIR", "Kiln"]),
+        .testTarget(name: "KilnFrontendTests", dependencies: ["KilnFrontend", "Kiln"]),
+        .testTarget(name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "Kiln"]),
+        .testTarget(name: "KilnCLITests", dependencies: ["Kiln"]),
+    ]
+)

@@ -1,0 +1,117 @@
+// Table entries for cumsum, linear_attention and the region ops repeat and fused.
+
+/// Gate kinds of `linear_attention`; see DESIGN.md and reference/chunkwise.md §1.
+public enum LinearAttentionGate: String, CaseIterable, Sendable {
+    case none, scalar, key, delta
+
+    /// Whether the op takes a gate (or beta) operand after v.
+    public var hasGateOperand: Bool { self != .none }
+}
+
+func sequenceOps() -> [OpInfo] {
+    var ops: [OpInfo] = []
+
+    ops.append(OpInfo(
+        kind: .cumsum, category: .scan, operandNames: ["x"], minInputs: 1, maxInputs: 1, outputs: .fixed(1),
+        attributes: [
+            AttributeSpec("axis", .int),
+            AttributeSpec("reverse", .bool, default: .bool(false)),
+            AttributeSpec("exclusive", .bool, default: .bool(false)),
+        ],
+        regionCount: 0, allowsUnknownAttributes: false,
+        inferTypes: { ins, a, _ throws(IRError) in
+            try requireF32(.cumsum, ins, ["x"])
+            _ = try normalizeAxis(a.int("axis"), rank: ins[0].rank, op: "cumsum")
+            return [ins[0]]
+        },
+        flops: elementCountFlops(1)))
+
+    // linear_attention(q[B,T,H,Dk], k[B,T,H,Dk], v[B,T,H,Dv], gate?, h0[B,H,Dk,Dv]?)
+    // gate: scalar -> g[B,T,H]; key -> g[B,T,H,Dk]; delta -> beta[B,T,H]; none -> absent.
+    // Results: o[B,T,H,Dv], and the final state [B,H,Dk,Dv] when final_state = true.
+    ops.append(OpInfo(
+        kind: .linear_attention, category: .scan,
+        operandNames: ["q", "k", "v", "gate", "h0"], minInputs: 3, maxInputs: 5, outputs: .computed,
+        attributes: [
+            AttributeSpec("gate", .symbol(LinearAttentionGate.allCases.map(\.rawValue)), default: .symbol("none")),
+            AttributeSpec("scale", .float, check: Checks.finiteFloat),
+            // 0: let schedule-linear-attention choose; otherwise 16...256.
+            AttributeSpec("chunk", .int, default: .int(0), check: { a in
+                guard let c = a.intValue else { return nil }
+                return c == 0 || (16...256).contains(c) ? nil : "must be 0 (automatic) or in 16...256, got \(c)"
+            }),
+            AttributeSpec("final_state", .bool, default: .bool(false)),
+        ],
+        regionCount: 0, allowsUnknownAttributes: false,
+        inferTypes: { ins, a, _ throws(IRError) in
+            let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
+            try requireF32(.linear_attention, ins, ["q", "k", "v", "gate", "h0"])
+            let (q, k, v) = (ins[0], ins[1], ins[2])
+            for (name, t) in [("q", q), ("k", k), ("v", v)] { try requireRank(.linear_attention, name, t, 4) }
+            guard q.shape == k.shape else { throw mismatch(.linear_attention, "q and k must match", q, k) }
+            guard Array(v.shape.prefix(3)) == Array(q.shape.prefix(3)) else {
+                throw mismatch(.linear_attention, "v must be [B,T,H,Dv] like q", q, v)
+            }
+            let (b, t, h, dk, dv) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], v.shape[3])
+            let expected = 3 + (gate.hasGateOperand ? 1 : 0)
+            guard ins.count == expected || ins.count == expected + 1 else {
+                throw IRError("linear_attention: gate = \(gate) takes \(expected) operands (+1 for h0), got \(ins.count)")
+            }
+            if gate.hasGateOperand {
+                let want = gate == .key ? [b, t, h, dk] : [b, t, h]
+                guard ins[3].shape == want else {
+                    let name = gate == .delta ? "beta" : "gate"
+                    throw mismatch(.linear_attention, "\(name) must be \(TensorType(.f32, want)) for gate = \(gate)", ins[3], q)
+                }
+            }
+            let state = TensorType(.f32, [b, h, dk, dv])
+            if ins.count == expected + 1, ins[expected] != state {
+                throw mismatch(.linear_attention, "h0 must be \(state)", ins[expected], q)
+            }
+            let o = TensorType(.f32, [b, t, h, dv])
+            return a.bool("final_state") ? [o, state] : [o]
+        },
+        flops: { ins, _, _ in
+            // Recurrent form: about 4 FMAs per state element per token.
+            let q = ins[0].shape, dv = ins[2].shape[3]
+            return 8 * Double(q[0] * q[1] * q[2] * q[3] * dv)
+        }))
+
+    // repeat(x, captured...) {count}: x <- body(x, captured...) count times; weights are shared.
+    ops.append(OpInfo(
+        kind: .repeat, category: .region, operandNames: ["x", "captured..."], minInputs: 1, maxInputs: nil,
+        outputs: .fixed(1),
+        attributes: [AttributeSpec("count", .int, check: { a in
+            guard let c = a.intValue else { return nil }
+            return (1...1_000_000).contains(c) ? nil : "must be in 1...1000000, got \(c)"
+        })],
+        regionCount: 1, allowsUnknownAttributes: false,
+        inferTypes: { ins, _, regions throws(IRError) in
+            let body = regions[0]
+            let paramTypes = body.arguments.map { body.type(of: $0) }
+            guard paramTypes == ins else {
+                throw IRError("repeat: body takes (\(paramTypes.map(\.description).joined(separator: ", "))) but is given (\(ins.map(\.description).joined(separator: ", ")))")
+            }
+            let results = body.results.map { body.type(of: $0) }
+            guard results == [ins[0]] else {
+                throw IRError("repeat: body must return one value of type \(ins[0]), returns (\(results.map(\.description).joined(separator: ", ")))")
+            }
+            return [ins[0]]
+        },
+        flops: { _, _, _ in 0 }))
+
+    // fused(inputs...): one kernel whose semantics are its body; schedule attributes are free-form.
+    ops.append(OpInfo(
+        kind: .fused, category: .region, operandNames: ["x..."], minInputs: 0, maxInputs: nil, outputs: .computed,
+        attributes: [], regionCount: 1, allowsUnknownAttributes: true,
+        inferTypes: { ins, _, regions throws(IRError) in
+            let body = regions[0]
+            let paramTypes = body.arguments.map { body.type(of: $0) }
+            guard paramTypes == ins else {
+                throw IRError("fused: body takes (\(paramTypes.map(\.description).joined(separator: ", "))) but is given (\(ins.map(\.description).joined(separator: ", ")))")
+            }
+            return body.results.map { body.type(of: $0) }
+        },
+        flops: { _, _, _ in 0 }))
+    return ops
+}

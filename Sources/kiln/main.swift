@@ -1,0 +1,2 @@
+import Kiln
+print("kiln")
