@@ -1,0 +1,56 @@
+import KilnIR
+
+/// A symbolic tensor recorded by a trace: a value in the function being built.
+public struct Tensor {
+    let tracer: Tracer
+    let id: ValueID
+    /// Element type and static shape.
+    public let type: TensorType
+
+    init(tracer: Tracer, id: ValueID, type: TensorType) {
+        self.tracer = tracer
+        self.id = id
+        self.type = type
+    }
+
+    public var shape: [Int] { type.shape }
+    public var rank: Int { type.rank }
+
+    /// Applies `op` to `self` and `others`, returning the single result.
+    func apply(_ op: OpKind, _ others: [Tensor] = [], _ attributes: Attributes = [:], params: [Parameter] = []) -> Tensor {
+        tracer.emit(op, [self] + others, attributes, params: params)[0]
+    }
+}
+
+/// Anything that can stand where a tensor is expected: a `Tensor` or a `Parameter`.
+public protocol TensorLike {
+    var tensor: Tensor { get }
+    /// The parameters involved, so errors can name the layer they belong to.
+    var parameters: [Parameter] { get }
+}
+
+extension Tensor: TensorLike {
+    public var tensor: Tensor { self }
+    public var parameters: [Parameter] { [] }
+}
+
+extension Parameter: TensorLike {
+    public var parameters: [Parameter] { [self] }
+}
+
+/// Emits a single-result op over tensor-like operands, naming parameters for diagnostics.
+func op(_ kind: OpKind, _ operands: [any TensorLike], _ attributes: Attributes = [:]) -> Tensor {
+    let tensors = operands.map(\.tensor)
+    let params = operands.flatMap(\.parameters)
+    return tensors[0].tracer.emit(kind, tensors, attributes, params: params)[0]
+}
+
+/// A scalar constant in the active trace.
+func scalar(_ v: Float) -> Tensor {
+    Tracer.active.emit(.constant, [], ["shape": .ints([]), "value": .float(Double(v))])[0]
+}
+
+/// A constant tensor with explicit values in the active trace.
+public func constant(_ values: [Float], shape: [Int]) -> Tensor {
+    Tracer.active.emit(.constant, [], ["shape": .ints(shape), "values": .floats(values.map(Double.init))])[0]
+}
