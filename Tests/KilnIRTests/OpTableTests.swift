@@ -43,3 +43,36 @@ final class OpTableTests: XCTestCase {
         XCTAssertThrowsError(try TensorType(.f32, [1 << 62, 4]).validate())
     }
 }
+
+final class VerifierTests: XCTestCase {
+    func base() throws -> Function {
+        let b = FunctionBuilder(name: "f")
+        let x = try b.addInput("x", .f32(4, 3))
+        let y = try b.add1(.exp, [x])
+        return b.finish(results: [try b.add1(.reduce_sum, [y], attributes: ["axes": .ints([0])])])
+    }
+
+    func testDeclaredTypeMustMatchInferred() throws {
+        var f = try base()
+        f.values[f.nodes[1].outputs[0].index].type = .f32(4)
+        XCTAssertThrowsError(try f.verify()) { XCTAssertTrue("\($0)".contains("declared f32[4] but the op produces f32[3]"), "\($0)") }
+    }
+
+    func testDuplicateNames() throws {
+        var f = try base()
+        f.values[1].name = "x"
+        XCTAssertThrowsError(try f.verify()) { XCTAssertTrue("\($0)".contains("defined twice"), "\($0)") }
+    }
+
+    func testNonCanonicalAttributes() throws {
+        var f = try base()
+        f.nodes[1].attributes = ["axes": .ints([0])]
+        XCTAssertThrowsError(try f.verify()) { XCTAssertTrue("\($0)".contains("keepdims"), "\($0)") }
+    }
+
+    func testResultMustBeDefined() throws {
+        var f = try base()
+        f.results = [ValueID(99)]
+        XCTAssertThrowsError(try f.verify())
+    }
+}
