@@ -1,7 +1,7 @@
 # Kiln: `make demo` sets up everything and runs the tour; `make test` sets up everything and runs the tests.
 SWIFT ?= swift
 
-.PHONY: deps build demo test clean
+.PHONY: deps build demo test golden clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -15,6 +15,11 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Regenerate the checked-in zoo IR (IR/models/*.kir) after an intended change to tracing.
+golden: build
+	@kiln=$$($(SWIFT) build -c release --product kiln --show-bin-path)/kiln; \
+	for m in $$($$kiln models | awk '{print $$1}'); do $$kiln trace $$m -o IR/models/$$m.kir; done
 
 clean:
 	rm -rf .build out
