@@ -1,1 +1,7 @@
-// placeholder
+// The public face of Kiln: one import gives the IR, the front end and the runtime.
+@_exported import KilnIR
+@_exported import KilnFrontend
+@_exported import KilnRuntime
+
+/// Version of the Kiln toolchain, printed by `kiln --version`.
+public let kilnVersion = "0.1.0"

@@ -1,0 +1,25 @@
+# Kiln: `make demo` sets up everything and runs the tour; `make test` sets up everything and runs the tests.
+SWIFT ?= swift
+
+.PHONY: deps build demo test golden clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product kiln
+
+demo: build
+	@bash scripts/demo.sh
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Regenerate the checked-in zoo IR (IR/models/*.kir) after an intended change to tracing.
+golden: build
+	@kiln=$$($(SWIFT) build -c release --product kiln --show-bin-path)/kiln; \
+	for m in $$($$kiln models | awk '{print $$1}'); do $$kiln trace $$m -o IR/models/$$m.kir; done
+
+clean:
+	rm -rf .build out

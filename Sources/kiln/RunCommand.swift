@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Kiln
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a model on given or seeded random inputs and summarize (or save) the results.",
+        discussion: """
+        Parameters come from --params (a .safetensors file whose tensor names are the dotted
+        parameter paths), else from the zoo model's seeded initialization, else seeded random
+        values. Missing inputs get seeded random values. Kiln says which it made up.
+
+        Executors: --interpret (the reference interpreter) is the only one in this build;
+        --compiled and --unfused arrive with the LLVM backend.
+
+        Examples:
+          kiln run convnext-block
+          kiln run IR/models/ffn-block.kir --params ffn.safetensors --input x=x.npy --output y.npy
+          kiln run gla-block --shape 1x64x512 --fp64
+        """
+    )
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Parameters as a .safetensors file.")
+    var params: String?
+
+    @Option(name: .customLong("input"), help: "An input as name=file.npy (or just file.npy for a single-input model). Repeatable.")
+    var inputs: [String] = []
+
+    @Option(help: "Write the results: a .npy file (one result) or a .safetensors file (all results).")
+    var output: String?
+
+    @Flag(help: "Use the reference interpreter (default until the compiled backend lands).")
+    var interpret = false
+
+    @Flag(help: "Interpret in double precision.")
+    var fp64 = false
+
+    func run() throws {
+        try reportingErrors {
+            let model = try options.load()
+            let f = model.function
+            var paramValues: [String: HostTensor]?
+            if let params {
+                var dict: [String: HostTensor] = [:]
+                for (name, t) in try SafeTensors.read(params) { dict[name] = t }
+                paramValues = dict
+            }
+            var given: [String: HostTensor] = [:]
+            for spec in inputs {
+                let (name, path) = try splitInputSpec(spec, function: f)
+                given[name] = try NPY.read(path)
+            }
+            let bound = try ArgumentBinder.bind(function: f, params: paramValues, defaults: model.parameters,
+                                                inputs: given, paramsFile: params ?? "params", seed: options.seed)
+            if !bound.generatedParams.isEmpty {
+                note("note: \(bound.generatedParams.count) parameters have no values; using seeded random values (seed \(options.seed))")
+            } else if paramValues == nil && !f.params.isEmpty {
+                note("note: using the zoo model's seeded initial parameters (seed \(options.seed))")
+            }
+            for name in bound.randomInputs {
+                note("note: input '\(name)' not given; using seeded random values (seed \(options.seed))")
+            }
+            let interpreter = Interpreter(precision: fp64 ? .f64 : .f32)
+            let start = Date()
+            let results = try interpreter.run(f, inputs: bound.values)
+            let seconds = Date().timeIntervalSince(start)
+            note(String(format: "ran %@ with the interpreter in %.3f s", model.origin, seconds))
+            for (i, r) in results.enumerated() {
+                print("result \(i): \(summary(r))")
+            }
+            if let output { try save(results, to: output) }
+        }
+    }
+
+    /// `name=path` or, for a single-input function, just `path`.
+    func splitInputSpec(_ spec: String, function f: Function) throws -> (String, String) {
+        if let eq = spec.firstIndex(of: "=") {
+            return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+        }
+        guard f.inputs.count == 1 else {
+            throw KilnError("--input \(spec): the model has \(f.inputs.count) inputs; write name=file.npy")
+        }
+        return (f.name(of: f.inputs[0]), spec)
+    }
+
+    func save(_ results: [HostTensor], to path: String) throws {
+        if path.hasSuffix(".npy") {
+            guard results.count == 1 else {
+                throw KilnError("--output \(path): the model has \(results.count) results; use a .safetensors file")
+            }
+            try NPY.write(results[0], to: path)
+        } else if path.hasSuffix(".safetensors") {
+            try SafeTensors.write(results.enumerated().map { (name: "result\($0.offset)", tensor: $0.element) }, to: path)
+        } else {
+            throw KilnError("--output \(path): use a .npy or .safetensors file name")
+        }
+        note("wrote \(path)")
+    }
+}
+
+/// One line describing a tensor's values: type, range, mean, norm and a few leading values.
+func summary(_ t: HostTensor) -> String {
+    let v = t.doubles
+    guard !v.isEmpty else { return t.type.description }
+    let mn = v.min()!, mx = v.max()!, mean = v.reduce(0, +) / Double(v.count)
+    let l2 = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    let nonFinite = v.filter { !$0.isFinite }.count
+    let head = v.prefix(4).map { String(format: "%.6g", $0) }.joined(separator: ", ")
+    var s = String(format: "%@ min %.6g max %.6g mean %.6g l2 %.6g first [%@]", t.type.description, mn, mx, mean, l2, head)
+    if nonFinite > 0 { s += "  (\(nonFinite) non-finite values)" }
+    return s
+}

@@ -1,2 +1,0 @@
-import Kiln
-print("kiln")

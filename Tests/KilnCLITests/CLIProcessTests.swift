@@ -1,0 +1,96 @@
+import Foundation
+import XCTest
+
+/// Runs the built `kiln` binary end to end: exit codes, stdout and stderr.
+final class CLIProcessTests: XCTestCase {
+    /// The `kiln` executable next to the test bundle (SwiftPM builds every product with --build-tests).
+    static var kilnPath: String {
+        var dirs = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        dirs.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        for d in dirs {
+            let p = d.appendingPathComponent("kiln").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return dirs[0].appendingPathComponent("kiln").path
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    func kiln(_ args: [String]) throws -> Result {
+        let path = Self.kilnPath
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            XCTFail("kiln binary not found at \(path); build it with `swift build` first")
+            return Result(status: -1, stdout: "", stderr: "")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func tempFile(_ name: String, _ text: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-cli-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testModelsListsTheZoo() throws {
+        let r = try kiln(["models"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for name in ["convnext-block", "gla-block", "recursive-ffn", "tcn-block"] {
+            XCTAssertTrue(r.stdout.contains(name), r.stdout)
+        }
+    }
+
+    func testTraceThenRunFromText() throws {
+        let kir = try tempFile("ffn.kir", "")
+        let params = kir.replacingOccurrences(of: ".kir", with: ".safetensors")
+        let t = try kiln(["trace", "ffn-block", "--shape", "1x4x512", "-o", kir, "--params-out", params])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let a = try kiln(["run", "ffn-block", "--shape", "1x4x512"])
+        let b = try kiln(["run", kir, "--params", params])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(a.stdout.hasPrefix("result 0: f32[1,4,512]"), a.stdout)
+        XCTAssertEqual(a.stdout, b.stdout)
+        XCTAssertTrue(b.stderr.contains("input 'x' not given"), b.stderr)
+    }
+
+    func testMalformedIRReportsFileLineColumn() throws {
+        let path = try tempFile("bad.kir", "func @f(%x: f32[4]) -> (f32[4]) {\n  %0 = frobnicate %x : f32[4]\n  return %0\n}\n")
+        let r = try kiln(["run", path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("\(path):2:"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("frobnicate"), r.stderr)
+    }
+
+    func testWrongInputShapeIsAnError() throws {
+        let r = try kiln(["run", "ffn-block", "--shape", "0x4x512"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("error:"), r.stderr)
+        let s = try kiln(["run", "no-such-model"])
+        XCTAssertNotEqual(s.status, 0)
+        XCTAssertTrue(s.stderr.contains("convnext-block"), s.stderr)
+    }
+
+    func testDumpPrintsParseableIR() throws {
+        let r = try kiln(["dump", "resnet-basic-block", "--shape", "1x8x8x64"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let path = try tempFile("dumped.kir", r.stdout)
+        let again = try kiln(["dump", path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let body = { (s: String) in s.split(separator: "\n").filter { !$0.hasPrefix("//") }.joined(separator: "\n") }
+        XCTAssertEqual(body(again.stdout), body(r.stdout))
+        let dot = try kiln(["dump", "resnet-basic-block", "--dot"])
+        XCTAssertTrue(dot.stdout.contains("digraph"), dot.stdout)
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# A short tour of Kiln: the zoo, tracing to IR text, reading it back, running it.
+set -euo pipefail
+kiln="$(swift build -c release --product kiln --show-bin-path)/kiln"
+mkdir -p out
+echo "== kiln models --flops"
+"$kiln" models --flops
+echo
+echo "== kiln trace convnext-block -o out/convnext-block.kir --params-out out/convnext-block.safetensors"
+"$kiln" trace convnext-block -o out/convnext-block.kir --params-out out/convnext-block.safetensors
+echo
+echo "== kiln dump out/convnext-block.kir (first lines)"
+"$kiln" dump out/convnext-block.kir | head -n 12
+echo
+echo "== kiln run convnext-block (zoo model, seeded parameters and input)"
+"$kiln" run convnext-block
+echo
+echo "== kiln run out/convnext-block.kir --params out/convnext-block.safetensors (same numbers from the text)"
+"$kiln" run out/convnext-block.kir --params out/convnext-block.safetensors
+echo
+echo "== kiln run gla-block --shape 1x256x512 (gated linear attention)"
+"$kiln" run gla-block --shape 1x256x512
