@@ -57,3 +57,19 @@ final class ModelLoaderTests: XCTestCase {
         }
     }
 }
+
+/// IR/README.md's op table is exactly what the op table generates.
+final class IRDocsTests: XCTestCase {
+    func testReadmeOpTableIsCurrent() throws {
+        let path = ZooGoldenTests.repoRoot.appendingPathComponent("IR/README.md").path
+        let readme = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertTrue(readme.contains(OpInfo.markdownTable), "IR/README.md's op table is stale: paste `kiln ops --markdown`")
+        for op in OpKind.allCases { XCTAssertTrue(readme.contains("| `\(op.rawValue)` |"), "\(op) missing from IR/README.md") }
+    }
+
+    func testSemanticsDocumentsEveryOp() throws {
+        let path = ZooGoldenTests.repoRoot.appendingPathComponent("IR/semantics.md").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for op in OpKind.allCases { XCTAssertTrue(text.contains("`\(op.rawValue)`"), "\(op) missing from IR/semantics.md") }
+    }
+}
