@@ -2,6 +2,9 @@
 import PackageDescription
 
 // Kiln: a differentiable compute-graph compiler for CPUs.
+// LLVM 14's headers live outside the default include path (Debian's llvm-14-dev).
+let llvmFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14/include"])]
+
 // The target list reads as the pipeline: IR -> front end -> (passes, autodiff, codegen) -> runtime -> API -> CLI.
 let package = Package(
     name: "Kiln",
@@ -16,6 +19,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "KilnIR"),
+        .systemLibrary(name: "CLLVM", path: "Sources/CLLVM"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .target(name: "KilnCodegen", dependencies: ["KilnIR", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
         .target(name: "KilnFrontend", dependencies: ["KilnIR"]),
         .target(name: "KilnRuntime", dependencies: [
             "KilnIR",
@@ -30,5 +36,8 @@ let package = Package(
         .testTarget(name: "KilnFrontendTests", dependencies: ["KilnFrontend", "Kiln"]),
         .testTarget(name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "Kiln"]),
         .testTarget(name: "KilnCLITests", dependencies: ["Kiln"]),
+        .testTarget(name: "KilnCodegenTests", dependencies: ["KilnCodegen", "COpenBLAS", "CLLVM", "KilnIR"], swiftSettings: llvmFlags),
+        .executableTarget(name: "kiln-gemm-bench", dependencies: ["KilnCodegen", "COpenBLAS"], path: "Benchmarks/GemmBench",
+                          swiftSettings: llvmFlags),
     ]
 )
