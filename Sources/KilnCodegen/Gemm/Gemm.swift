@@ -15,7 +15,8 @@ public final class Gemm: @unchecked Sendable {
     public let tile: GemmTile
     public let kc: Int, mc: Int, nc: Int
     let code: CompiledCode
-    let kernel: Kernel
+    /// One micro-kernel per compiled tile height (MR -> kernel).
+    let kernels: [Int: Kernel]
     private var packA: UnsafeMutablePointer<Float>
     private var packB: UnsafeMutablePointer<Float>
     /// LLVM IR and assembly of the micro-kernel, for `kiln dump --emit llvm|asm`.
@@ -29,14 +30,18 @@ public final class Gemm: @unchecked Sendable {
         mc = tile.mr * 12
         nc = 3072
         let module = try Module(name: "kiln_gemm", target: target)
-        GemmMicroKernel.emit(into: module, tile: tile)
+        for rows in tile.rowVariants { GemmMicroKernel.emit(into: module, tile: tile.withRows(rows)) }
         try module.verify()
         try module.optimize()
         llvmIR = module.irText
         assembly = String(decoding: try module.emit(assembly: true), as: UTF8.self)
         let jit = try jit ?? JIT(target: target)
         code = try jit.add(module)
-        kernel = unsafeBitCast(try code.address(of: GemmMicroKernel.name), to: Kernel.self)
+        var kernels: [Int: Kernel] = [:]
+        for rows in tile.rowVariants {
+            kernels[rows] = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.withRows(rows))), to: Kernel.self)
+        }
+        self.kernels = kernels
         packA = Gemm.alignedFloats(mc * kc)
         packB = Gemm.alignedFloats(nc * kc)
     }
@@ -59,7 +64,9 @@ public final class Gemm: @unchecked Sendable {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
-        let (mr, nr, u) = (tile.mr, tile.nr, tile.unroll)
+        let (mr, nr, u) = (rowsFor(m), tile.nr, tile.unroll)
+        let kernel = kernels[mr]!
+        let mc = self.mc / mr * mr
         for jc in stride(from: 0, to: n, by: nc) {
             let nb = min(nc, n - jc)
             for pc in stride(from: 0, to: k, by: kc) {
@@ -82,6 +89,14 @@ public final class Gemm: @unchecked Sendable {
         }
     }
 
+    /// The compiled tile height that pads M least (ties go to the taller, faster tile).
+    func rowsFor(_ m: Int) -> Int {
+        tile.rowVariants.min { a, b in
+            let wa = (m + a - 1) / a * a - m, wb = (m + b - 1) / b * b - m
+            return wa != wb ? wa < wb : a > b
+        }!
+    }
+
     /// Packs a block into `width`-wide micro-panels laid out [panel][k][width], zero-padded.
     /// B (not transposed): rows are k, cols are n. A (transposed): rows are m, cols are k.
     private func packPanels(_ src: UnsafePointer<Float>, ld: Int, rows: Int, cols: Int, width: Int, kPadded: Int,
@@ -91,18 +106,29 @@ public final class Gemm: @unchecked Sendable {
         var out = dst
         for p0 in stride(from: 0, to: span, by: width) {
             let w = min(width, span - p0)
-            for kk in 0..<kPadded {
-                if kk >= kLen {
-                    out.update(repeating: 0, count: width)
-                } else if transposed {
-                    for r in 0..<w { out[r] = src[(p0 + r) * ld + kk] }
-                    if w < width { (out + w).update(repeating: 0, count: width - w) }
-                } else {
-                    (out).update(from: src + kk * ld + p0, count: w)
-                    if w < width { (out + w).update(repeating: 0, count: width - w) }
+            if transposed {
+                // Read each row of A sequentially; write it as a column of the panel (stays in L1).
+                if w < width || kLen < kPadded { out.update(repeating: 0, count: width * kPadded) }
+                for r in 0..<w {
+                    let row = src + (p0 + r) * ld
+                    var o = out + r
+                    for kk in 0..<kLen {
+                        o.pointee = row[kk]
+                        o += width
+                    }
                 }
-                out += width
+            } else {
+                for kk in 0..<kPadded {
+                    let o = out + kk * width
+                    if kk >= kLen {
+                        o.update(repeating: 0, count: width)
+                    } else {
+                        o.update(from: src + kk * ld + p0, count: w)
+                        if w < width { (o + w).update(repeating: 0, count: width - w) }
+                    }
+                }
             }
+            out += width * kPadded
         }
     }
 }

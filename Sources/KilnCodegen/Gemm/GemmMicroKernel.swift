@@ -11,6 +11,12 @@ public struct GemmTile: Sendable, Hashable {
     /// K steps per loop iteration; packing pads K to a multiple of this with zeros.
     public let unroll: Int
 
+    /// The same tile with another height (small or awkward M wastes fewer padded rows).
+    public func withRows(_ mr: Int) -> GemmTile { GemmTile(mr: mr, nr: nr, width: width, unroll: unroll) }
+
+    /// Heights compiled for this target: the register-filling one and a power of two.
+    public var rowVariants: [Int] { width == 16 ? [14, 8] : [mr, 4] }
+
     /// 14 x 32 on AVX-512 (28 zmm accumulators + 2 B vectors + 1 broadcast = 31 of 32 registers),
     /// 6 x 16 on AVX2 (12 + 2 + 1 = 15 of 16 ymm).
     public static func forTarget(_ t: HostTarget) -> GemmTile {
@@ -22,16 +28,16 @@ public struct GemmTile: Sendable, Hashable {
     }
 }
 
-/// Emits `kiln_gemm_ukernel(kcGroups, A, B, C, ldc, mValid, nValid, accumulate)`:
+/// Emits `kiln_gemm_ukernel_<MR>x<NR>(kcGroups, A, B, C, ldc, mValid, nValid, accumulate)`:
 /// C[0..<mValid, 0..<nValid] (+)= Apanel · Bpanel, where Apanel is kc x MR (MR contiguous
 /// per k step), Bpanel is kc x NR, and kc = kcGroups * unroll >= unroll. Full tiles store with
 /// vector stores; edge tiles go through a stack tile so nothing outside C is touched.
 enum GemmMicroKernel {
-    static let name = "kiln_gemm_ukernel"
+    static func name(_ t: GemmTile) -> String { "kiln_gemm_ukernel_\(t.mr)x\(t.nr)" }
 
     static func emit(into m: Module, tile t: GemmTile) {
         let fp = m.pointer(m.f32)
-        let fn = m.function(name, returns: m.void, [m.i64, fp, fp, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 2, 3])
+        let fn = m.function(name(t), returns: m.void, [m.i64, fp, fp, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 2, 3])
         let (kcg, a, b, c, ldc) = (LLVMGetParam(fn, 0)!, LLVMGetParam(fn, 1)!, LLVMGetParam(fn, 2)!, LLVMGetParam(fn, 3)!, LLVMGetParam(fn, 4)!)
         let (mValid, nValid, accumulate) = (LLVMGetParam(fn, 5)!, LLVMGetParam(fn, 6)!, LLVMGetParam(fn, 7)!)
         let vec = m.vector(t.width), nv = t.nr / t.width
