@@ -1,13 +1,14 @@
 # Kiln: `make demo` sets up everything and runs the tour; `make test` sets up everything and runs the tests.
 SWIFT ?= swift
 
-.PHONY: deps build demo test golden clean
+.PHONY: deps build demo test golden bench-gemm clean
 
 deps:
 	@bash scripts/install-deps.sh
 
 build: deps
 	$(SWIFT) build -c release --product kiln
+	$(SWIFT) build -c release --product kiln-gemm-bench
 
 demo: build
 	@bash scripts/demo.sh
@@ -15,6 +16,11 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Kiln's GEMM micro-kernel against OpenBLAS, single thread, medians in one run.
+bench-gemm: deps
+	$(SWIFT) build -c release --product kiln-gemm-bench
+	$$($(SWIFT) build -c release --show-bin-path)/kiln-gemm-bench
 
 # Regenerate the checked-in zoo IR (IR/models/*.kir) after an intended change to tracing.
 golden: build

@@ -20,3 +20,6 @@ echo "== kiln run out/convnext-block.kir --params out/convnext-block.safetensors
 echo
 echo "== kiln run gla-block --shape 1x256x512 (gated linear attention)"
 "$kiln" run gla-block --shape 1x256x512
+echo
+echo "== kiln-gemm-bench --quick (Kiln's JIT-compiled GEMM micro-kernel vs OpenBLAS, one thread)"
+"$(swift build -c release --show-bin-path)/kiln-gemm-bench" --quick
