@@ -23,6 +23,10 @@ final class InterpreterOpTests: XCTestCase {
                 assertClose(c.outputs[0], extremes.map(formula), tol: precision == .f32 ? 2e-6 : 1e-12, "\(op) \(precision)")
             }
         }
+        // The GELU tail keeps its digits (no 1 + erf cancellation) in fp32.
+        let tail = try OpCase(.gelu, [.f32(3)], precision: .f32, values: [[-7, -9, -12]])
+        assertClose(tail.outputs[0].map { $0 * 1e10 }, [-7.0, -9, -12].map { 0.5 * $0 * erfc(-$0 / 2.0.squareRoot()) * 1e10 }, tol: 1e-5)
+        XCTAssertTrue(tail.outputs[0].allSatisfy { $0 < 0 })
         let pos = try OpCase(.exp, [.f32(5)], values: [[-100, -1, 0, 1, 88]])
         assertClose(pos.outputs[0], [-100, -1, 0, 1, 88].map(exp), tol: 1e-12)
         let lg = try OpCase(.rsqrt, [.f32(3)], values: [[0.25, 1, 4]])

@@ -24,8 +24,9 @@ enum Kernels<S: InterpScalar> {
         case .relu: return x.map { Swift.max($0, 0) }
         case .relu6: return x.map { Swift.min(Swift.max($0, 0), 6) }
         case .gelu:
-            if tanhGelu { return x.map { v in v / 2 * (1 + S.tanh(c * (v + S(0.044715) * v * v * v))) } }
-            return x.map { v in v / 2 * (1 + S.erf(v / sqrt2)) }
+            // 1 + tanh(u) = 2 sigmoid(2u) and 1 + erf(-a) = erfc(a): no cancellation for x << 0.
+            if tanhGelu { return x.map { v in v * sigmoid(2 * c * (v + S(0.044715) * v * v * v)) } }
+            return x.map { v in v < 0 ? v / 2 * S.erfc(-v / sqrt2) : v / 2 * (1 + S.erf(v / sqrt2)) }
         case .silu: return x.map { $0 * sigmoid($0) }
         case .softplus: return x.map { Swift.max($0, 0) + S.log(onePlus: S.exp(-Swift.abs($0))) }
         case .abs: return x.map { Swift.abs($0) }
