@@ -8,14 +8,17 @@ struct VectorMath {
     let width: Int
 
     var b: LLVMBuilderRef { m.builder }
-    var vf: LLVMTypeRef { m.vector(width) }
-    var vi: LLVMTypeRef { LLVMVectorType(m.i32, UInt32(width)) }
+    /// Width 1 means scalar code (which LLVM's loop vectorizer can widen).
+    var vf: LLVMTypeRef { width == 1 ? m.f32 : m.vector(width) }
+    var vi: LLVMTypeRef { width == 1 ? m.i32 : LLVMVectorType(m.i32, UInt32(width)) }
 
     func c(_ v: Float) -> LLVMValueRef {
+        if width == 1 { return m.float(v) }
         var elems: [LLVMValueRef?] = Array(repeating: m.float(v), count: width)
         return elems.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(width)) }
     }
     func ci(_ v: Int32) -> LLVMValueRef {
+        if width == 1 { return LLVMConstInt(m.i32, UInt64(UInt32(bitPattern: v)), 0) }
         var elems: [LLVMValueRef?] = Array(repeating: LLVMConstInt(m.i32, UInt64(UInt32(bitPattern: v)), 0), count: width)
         return elems.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(width)) }
     }

@@ -1,0 +1,173 @@
+internal import CLLVM
+
+/// Emits each `KernelFunction` as `void name(i64 begin, i64 end, float** buffers)`.
+struct KernelEmitter {
+    let m: Module
+
+    func emit(_ k: KernelFunction) throws {
+        let fp = m.pointer(m.f32)
+        let fn = m.function(k.name, returns: m.void, [m.i64, m.i64, m.pointer(fp)], noalias: [2])
+        let entry = m.block(fn, "entry"), start = m.block(fn, "start")
+        m.position(at: entry)
+        let table = LLVMGetParam(fn, 2)!
+        var env = Env(begin: LLVMGetParam(fn, 0)!, end: LLVMGetParam(fn, 1)!)
+        for (slot, id) in k.buffers.enumerated() {
+            env.buffers[id] = m.load(fp, m.gep(table, m.int(slot), fp), align: 8)
+        }
+        let toStart = LLVMBuildBr(m.builder, start)!
+        env.allocaPoint = toStart
+        m.position(at: start)
+        var ctx = Context(m: m, fn: fn, math: VectorMath(m: m, width: 1))
+        try ctx.emit(k.body, &env, topLevel: true)
+        LLVMBuildRetVoid(m.builder)
+    }
+
+    struct Env {
+        var begin: LLVMValueRef, end: LLVMValueRef
+        var buffers: [Int: LLVMValueRef] = [:]
+        var ints: [String: LLVMValueRef] = [:]
+        var floats: [String: LLVMValueRef] = [:]  // allocas
+        var allocaPoint: LLVMValueRef?
+    }
+
+    struct Context {
+        let m: Module
+        let fn: LLVMValueRef
+        let math: VectorMath
+        var b: LLVMBuilderRef { m.builder }
+
+        mutating func emit(_ stmts: [KStmt], _ env: inout Env, topLevel: Bool = false) throws {
+            for s in stmts {
+                switch s {
+                case .loop(let v, let count, let parallel, let body):
+                    let useRange = parallel && topLevel
+                    let lo = useRange ? env.begin : m.int(0)
+                    let hi = useRange ? env.end : try int(count, env)
+                    let pre = LLVMGetInsertBlock(b)!
+                    let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body"), exit = m.block(fn, "\(v).exit")
+                    LLVMBuildBr(b, header)
+                    m.position(at: header)
+                    let i = LLVMBuildPhi(b, m.i64, v)!
+                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, hi, "")!, bodyBlock, exit)
+                    m.position(at: bodyBlock)
+                    var inner = env
+                    inner.ints[v] = i
+                    try emit(body, &inner)
+                    env.floats = env.floats.merging(inner.floats) { a, _ in a }
+                    let next = LLVMBuildAdd(b, i, m.int(1), "")!
+                    let latch = LLVMGetInsertBlock(b)!
+                    LLVMBuildBr(b, header)
+                    var vals: [LLVMValueRef?] = [lo, next], blocks: [LLVMBasicBlockRef?] = [pre, latch]
+                    LLVMAddIncoming(i, &vals, &blocks, 2)
+                    m.position(at: exit)
+                case .letInt(let v, let e):
+                    env.ints[v] = try int(e, env)
+                case .variable(let v, let e):
+                    let cur = LLVMGetInsertBlock(b)!
+                    LLVMPositionBuilderBefore(b, env.allocaPoint)
+                    let slot = LLVMBuildAlloca(b, m.f32, v)!
+                    LLVMPositionBuilderAtEnd(b, cur)
+                    env.floats[v] = slot
+                    m.store(try float(e, env), slot)
+                case .assign(let v, let e):
+                    guard let slot = env.floats[v] else { throw CodegenError("kernel assigns undeclared variable %\(v)") }
+                    m.store(try float(e, env), slot)
+                case .store(let buf, let i, let e):
+                    m.store(try float(e, env), m.gep(try buffer(buf, env), try int(i, env)))
+                case .ifThen(let c, let body):
+                    let then = m.block(fn, "then"), join = m.block(fn, "join")
+                    LLVMBuildCondBr(b, try cond(c, env), then, join)
+                    m.position(at: then)
+                    var inner = env
+                    try emit(body, &inner)
+                    env.floats = env.floats.merging(inner.floats) { a, _ in a }
+                    LLVMBuildBr(b, join)
+                    m.position(at: join)
+                }
+            }
+        }
+
+        func buffer(_ id: Int, _ env: Env) throws -> LLVMValueRef {
+            guard let p = env.buffers[id] else { throw CodegenError("kernel uses buffer %b\(id) it does not declare") }
+            return p
+        }
+
+        func int(_ e: KExpr, _ env: Env) throws -> LLVMValueRef {
+            switch e {
+            case .int(let v): return m.int(v)
+            case .ivar(let v):
+                guard let x = env.ints[v] else { throw CodegenError("kernel uses undefined integer %\(v)") }
+                return x
+            case .iop(let op, let a, let c):
+                let (x, y) = (try int(a, env), try int(c, env))
+                switch op {
+                case .add: return LLVMBuildAdd(b, x, y, "")!
+                case .sub: return LLVMBuildSub(b, x, y, "")!
+                case .mul: return LLVMBuildMul(b, x, y, "")!
+                case .div: return LLVMBuildSDiv(b, x, y, "")!
+                case .rem: return LLVMBuildSRem(b, x, y, "")!
+                case .min: return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, y, "")!, x, y, "")!
+                case .max: return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, x, y, "")!, x, y, "")!
+                }
+            case .loadInt(let buf, let i):
+                let p = LLVMBuildBitCast(b, try buffer(buf, env), m.pointer(m.i32), "")!
+                let v = m.load(m.i32, m.gep(p, try int(i, env), m.i32))
+                return LLVMBuildSExt(b, v, m.i64, "")!
+            default:
+                throw CodegenError("kernel expression \(e) is not an integer")
+            }
+        }
+
+        func float(_ e: KExpr, _ env: Env) throws -> LLVMValueRef {
+            switch e {
+            case .float(let v): return m.float(v)
+            case .fvar(let v):
+                guard let slot = env.floats[v] else { throw CodegenError("kernel uses undefined variable %\(v)") }
+                return m.load(m.f32, slot)
+            case .load(let buf, let i): return m.load(m.f32, m.gep(try buffer(buf, env), try int(i, env)))
+            case .toFloat(let a): return LLVMBuildSIToFP(b, try int(a, env), m.f32, "")!
+            case .select(let c, let x, let y): return LLVMBuildSelect(b, try cond(c, env), try float(x, env), try float(y, env), "")!
+            case .fop(let op, let a, let c):
+                let (x, y) = (try float(a, env), try float(c, env))
+                switch op {
+                case .add: return math.add(x, y)
+                case .sub: return math.sub(x, y)
+                case .mul: return math.mul(x, y)
+                case .div: return math.div(x, y)
+                case .max: return math.maximum(x, y)
+                case .min: return math.minimum(x, y)
+                }
+            case .call(let f, let a):
+                let x = try float(a, env)
+                switch f {
+                case .neg: return LLVMBuildFNeg(b, x, "")!
+                case .exp: return math.exp(x)
+                case .log: return math.log(x)
+                case .sqrt: return math.unary("llvm.sqrt", x)
+                case .rsqrt: return math.div(math.c(1), math.unary("llvm.sqrt", x))
+                case .tanh: return math.tanh(x)
+                case .sigmoid: return math.sigmoid(x)
+                case .logsigmoid: return math.logSigmoid(x)
+                case .relu: return math.maximum(x, math.c(0))
+                case .relu6: return math.minimum(math.maximum(x, math.c(0)), math.c(6))
+                case .gelu: return math.gelu(x, tanhForm: false)
+                case .gelu_tanh: return math.gelu(x, tanhForm: true)
+                case .silu: return math.silu(x)
+                case .softplus: return math.softplus(x)
+                case .abs: return math.abs(x)
+                }
+            default:
+                throw CodegenError("kernel expression \(e) is not a float")
+            }
+        }
+
+        func cond(_ c: KCond, _ env: Env) throws -> LLVMValueRef {
+            switch c {
+            case .ilt(let x, let y): return LLVMBuildICmp(b, LLVMIntSLT, try int(x, env), try int(y, env), "")!
+            case .ige(let x, let y): return LLVMBuildICmp(b, LLVMIntSGE, try int(x, env), try int(y, env), "")!
+            case .flt(let x, let y): return LLVMBuildFCmp(b, LLVMRealOLT, try float(x, env), try float(y, env), "")!
+            case .and(let x, let y): return LLVMBuildAnd(b, try cond(x, env), try cond(y, env), "")!
+            }
+        }
+    }
+}

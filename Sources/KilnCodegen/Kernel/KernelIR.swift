@@ -1,0 +1,103 @@
+/// Kernel IR: what Graph IR lowers to before LLVM. A program is a list of steps over flat
+/// buffers: loop-nest kernels (JIT-compiled), GEMM calls (Kiln's micro-kernel or OpenBLAS),
+/// and counted loops of steps (for `repeat`). Printed by `kiln dump --emit kernels`.
+///
+/// Loops are scalar; innermost loops are left for LLVM's loop vectorizer (which sees the host
+/// target machine), and transcendentals are straight-line code, so they vectorize too.
+
+/// Integer and float expressions. Integers are i64; floats f32.
+public indirect enum KExpr: Hashable, Sendable {
+    case int(Int)
+    case float(Float)
+    /// A loop variable or an integer `let`.
+    case ivar(String)
+    /// A float `let` or mutable variable.
+    case fvar(String)
+    case iop(IntOp, KExpr, KExpr)
+    case fop(FloatOp, KExpr, KExpr)
+    case call(MathFn, KExpr)
+    /// buffer[index] as f32.
+    case load(Int, KExpr)
+    /// buffer[index] as i32, widened to i64.
+    case loadInt(Int, KExpr)
+    case select(KCond, KExpr, KExpr)
+    /// Integer to float.
+    case toFloat(KExpr)
+}
+
+public enum IntOp: String, Hashable, Sendable { case add, sub, mul, div, rem, min, max }
+public enum FloatOp: String, Hashable, Sendable { case add, sub, mul, div, max, min }
+public enum MathFn: String, Hashable, Sendable {
+    case neg, exp, log, sqrt, rsqrt, tanh, sigmoid, logsigmoid, relu, relu6, gelu, gelu_tanh, silu, softplus, abs
+}
+
+public indirect enum KCond: Hashable, Sendable {
+    case ilt(KExpr, KExpr)
+    case ige(KExpr, KExpr)
+    case flt(KExpr, KExpr)
+    case and(KCond, KCond)
+}
+
+public indirect enum KStmt: Hashable, Sendable {
+    /// for var in 0..<count. `parallel` marks the loop the thread pool may split (outermost only).
+    case loop(String, KExpr, parallel: Bool, [KStmt])
+    case letInt(String, KExpr)
+    /// Declares a mutable float variable with an initial value.
+    case variable(String, KExpr)
+    case assign(String, KExpr)
+    case store(Int, KExpr, KExpr)
+    case ifThen(KCond, [KStmt])
+}
+
+/// One JIT-compiled function: `void name(i64 begin, i64 end, float** buffers)`. The outermost
+/// parallel loop runs begin..<end; a kernel without one runs once with (0, 1).
+public struct KernelFunction: Hashable, Sendable {
+    public var name: String
+    /// Buffer ids this kernel touches, in the order of its pointer table.
+    public var buffers: [Int]
+    /// Trip count of the parallel loop (1 if none).
+    public var parallelCount: Int
+    public var body: [KStmt]
+}
+
+/// Row-major GEMM on buffers: C[m,n] (+)= A[m,k] B[k,n], each operand at an element offset.
+public struct GemmCall: Hashable, Sendable {
+    public var m: Int, n: Int, k: Int
+    public var a: Int, b: Int, c: Int
+    public var aOffset: Int, bOffset: Int, cOffset: Int
+    public var accumulate: Bool
+}
+
+public indirect enum KernelStep: Hashable, Sendable {
+    case kernel(KernelFunction)
+    case gemm(GemmCall)
+    /// Runs `steps` `count` times; after each pass copies each (from, to, elements).
+    case repeatSteps(count: Int, steps: [KernelStep], carry: [(Int, Int, Int)])
+
+    public static func == (a: KernelStep, b: KernelStep) -> Bool { a.hashKey == b.hashKey }
+    public func hash(into h: inout Hasher) { h.combine(hashKey) }
+    private var hashKey: String { "\(self)" }
+}
+
+/// A buffer of the program: where a Graph IR value (or a temporary) lives.
+public struct KernelBuffer: Hashable, Sendable {
+    public enum Role: String, Sendable { case input, param, output, temp, constant }
+    public var name: String
+    public var elements: Int
+    public var isInt: Bool
+    public var role: Role
+    /// Initial contents for constants.
+    public var constant: [Float]?
+}
+
+/// The lowered form of one Graph IR function.
+public struct KernelProgram: Sendable {
+    public var name: String
+    public var buffers: [KernelBuffer]
+    public var steps: [KernelStep]
+    /// Buffer of each function argument, in signature order, and of each result.
+    public var argumentBuffers: [Int]
+    public var resultBuffers: [Int]
+    /// i32 buffers used as embedding ids, with the table size they index.
+    public var idLimits: [Int: Int] = [:]
+}

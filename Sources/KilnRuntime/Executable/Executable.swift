@@ -1,0 +1,160 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+import KilnCodegen
+import KilnIR
+
+/// How an executable runs its ops.
+public enum ExecutorKind: String, Sendable, CaseIterable {
+    /// Kiln's kernels: JIT-compiled loops and Kiln's GEMM micro-kernel.
+    case compiled
+    /// The eager-framework baseline: one kernel per op, every intermediate materialized,
+    /// GEMMs through OpenBLAS.
+    case unfused
+}
+
+/// A Graph IR function lowered, JIT-compiled and ready to run many times.
+///
+/// Every buffer lives in one 64-byte-aligned arena laid out by the memory plan. Inputs are
+/// validated (names, dtypes, shapes, embedding ids) before any kernel runs, so JIT'd code
+/// only ever sees in-bounds buffers. Not reentrant: one `run` at a time per instance.
+public final class Executable: @unchecked Sendable {
+    public let function: Function
+    public let kind: ExecutorKind
+    public let threads: Int
+    public let program: KernelProgram
+    public let compiled: CompiledProgram
+    public let plan: MemoryPlan
+    private let arena: UnsafeMutableRawPointer
+    private var gemms: [Gemm] = []
+    private let lock = NSLock()
+
+    /// Threads from `KILN_THREADS`, else all cores.
+    public static var defaultThreads: Int {
+        if let s = ProcessInfo.processInfo.environment["KILN_THREADS"], let n = Int(s), n > 0 { return n }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    public init(_ function: Function, kind: ExecutorKind = .compiled, threads: Int? = nil, target: HostTarget = .host) throws {
+        try function.verify()
+        self.function = function
+        self.kind = kind
+        self.threads = max(threads ?? Executable.defaultThreads, 1)
+        program = try Lowering.lower(function)
+        compiled = try CompiledProgram(program, target: target)
+        plan = MemoryPlan(program)
+        guard plan.arenaBytes < 1 << 40 else {
+            throw RuntimeError("@\(function.name) needs a \(plan.arenaBytes)-byte arena, more than Kiln will allocate")
+        }
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
+        for (i, b) in program.buffers.enumerated() {
+            if let c = b.constant { pointer(i).update(from: c, count: c.count) }
+        }
+        if kind == .compiled { gemms = try (0..<self.threads).map { _ in try Gemm(target: target) } }
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Peak bytes of the arena under the memory plan.
+    public var peakArenaBytes: Int { plan.arenaBytes }
+
+    func pointer(_ buffer: Int) -> UnsafeMutablePointer<Float> {
+        (arena + plan.offsets[buffer]).assumingMemoryBound(to: Float.self)
+    }
+
+    /// Runs with every input and parameter bound by name; returns the results (f32 data).
+    public func run(_ inputs: [String: HostTensor]) throws -> [HostTensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        try Interpreter.validate(function, inputs)
+        for (a, b) in zip(function.arguments, program.argumentBuffers) {
+            let t = inputs[function.name(of: a)]!
+            let dst = pointer(b)
+            switch t.data {
+            case .f32(let v): dst.update(from: v, count: v.count)
+            case .f64(let v): for i in 0..<v.count { dst[i] = Float(v[i]) }
+            case .i32(let v):
+                if let limit = program.idLimits[b], let bad = v.first(where: { $0 < 0 || Int($0) >= limit }) {
+                    throw RuntimeError("input '\(function.name(of: a))': id \(bad) is outside the embedding table's \(limit) rows")
+                }
+                UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Int32.self).update(from: v, count: v.count)
+            case .bool(let v): for i in 0..<v.count { dst[i] = v[i] ? 1 : 0 }
+            }
+        }
+        if kind == .unfused { openblas_set_num_threads(Int32(threads)) }
+        try runSteps(program.steps)
+        return zip(function.results, program.resultBuffers).map { r, b in
+            let t = function.type(of: r)
+            let p = pointer(b)
+            if t.dtype == .i32 {
+                let ip = UnsafeMutableRawPointer(p).assumingMemoryBound(to: Int32.self)
+                return HostTensor(shape: t.shape, ints: Array(UnsafeBufferPointer(start: ip, count: t.elementCount)))
+            }
+            return HostTensor(shape: t.shape, floats: Array(UnsafeBufferPointer(start: p, count: t.elementCount)))
+        }
+    }
+
+    private func runSteps(_ steps: [KernelStep]) throws {
+        for s in steps {
+            switch s {
+            case .kernel(let k): runKernel(k)
+            case .gemm(let g): runGemm(g)
+            case .repeatSteps(let count, let inner, let carry):
+                for _ in 0..<count {
+                    try runSteps(inner)
+                    for (from, to, n) in carry { pointer(to).update(from: pointer(from), count: n) }
+                }
+            }
+        }
+    }
+
+    private func runKernel(_ k: KernelFunction) {
+        let fn = compiled.functions[k.name]!
+        var table: [UnsafeMutablePointer<Float>?] = k.buffers.map { pointer($0) }
+        let n = k.parallelCount
+        let parts = min(threads, n)
+        table.withUnsafeMutableBufferPointer { tp in
+            let base = tp.baseAddress!
+            if parts <= 1 {
+                fn(0, Int64(n), base)
+                return
+            }
+            // Contiguous ranges, one per thread: the same split on every run (deterministic).
+            let shared = Shared(base)
+            DispatchQueue.concurrentPerform(iterations: parts) { t in
+                let lo = n * t / parts, hi = n * (t + 1) / parts
+                if hi > lo { fn(Int64(lo), Int64(hi), shared.p) }
+            }
+        }
+    }
+
+    private func runGemm(_ g: GemmCall) {
+        let a = pointer(g.a) + g.aOffset, b = pointer(g.b) + g.bOffset, c = pointer(g.c) + g.cOffset
+        if kind == .unfused {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.m), Int32(g.n), Int32(g.k), 1, a, Int32(g.k),
+                        b, Int32(g.n), g.accumulate ? 1 : 0, c, Int32(g.n))
+            return
+        }
+        // Split rows of C across threads; each thread has its own packing buffers.
+        let parts = min(threads, max(g.m / 32, 1))
+        if parts == 1 {
+            gemms[0].sgemm(m: g.m, n: g.n, k: g.k, a: a, lda: g.k, b: b, ldb: g.n, c: c, ldc: g.n, accumulate: g.accumulate)
+            return
+        }
+        let gemms = self.gemms
+        let (sa, sb, sc) = (Shared(a), Shared(b), Shared(c))
+        DispatchQueue.concurrentPerform(iterations: parts) { t in
+            let lo = g.m * t / parts, hi = g.m * (t + 1) / parts
+            if hi > lo {
+                gemms[t].sgemm(m: hi - lo, n: g.n, k: g.k, a: sa.p + lo * g.k, lda: g.k, b: sb.p, ldb: g.n,
+                               c: sc.p + lo * g.n, ldc: g.n, accumulate: g.accumulate)
+            }
+        }
+    }
+}
+
+/// A pointer handed to worker threads that write disjoint ranges of it.
+struct Shared<T>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<T>
+    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+}
