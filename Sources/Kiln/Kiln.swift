@@ -2,6 +2,7 @@
 @_exported import KilnIR
 @_exported import KilnFrontend
 @_exported import KilnRuntime
+@_exported import KilnCodegen
 
 /// Version of the Kiln toolchain, printed by `kiln --version`.
 public let kilnVersion = "0.1.0"

@@ -14,6 +14,9 @@ struct DumpCommand: ParsableCommand {
           kiln dump convnext-block
           kiln dump IR/models/gla-block.kir
           kiln dump resnet-basic-block --dot > resnet.dot && dot -Tsvg resnet.dot -o resnet.svg
+          kiln dump ffn-block --emit kernels     # the lowered loop nests and GEMM steps
+          kiln dump ffn-block --emit llvm        # optimized LLVM IR of the kernels
+          kiln dump ffn-block --emit asm         # host assembly (zmm registers on AVX-512)
         """
     )
 
@@ -22,16 +25,28 @@ struct DumpCommand: ParsableCommand {
     @Flag(help: "Print Graphviz DOT instead of IR text.")
     var dot = false
 
-    @Option(help: "What to print: graph (more stages arrive with the LLVM backend).")
+    @Option(help: "What to print: graph, kernels, llvm or asm.")
     var emit: String = "graph"
 
     func run() throws {
         try reportingErrors {
-            guard emit == "graph" else {
-                throw KilnError("--emit \(emit): only 'graph' is available in this build")
+            guard ["graph", "kernels", "llvm", "asm"].contains(emit) else {
+                throw KilnError("--emit \(emit): choose graph, kernels, llvm or asm")
             }
             let model = try options.load()
             let f = model.function
+            if emit != "graph" {
+                let program = try Lowering.lower(f)
+                if emit == "kernels" {
+                    print("// \(model.origin): \(program.allKernels.count) kernels, \(program.buffers.count) buffers")
+                    print(program, terminator: "")
+                    return
+                }
+                let compiled = try CompiledProgram(program, emitAssembly: emit == "asm")
+                note(String(format: "compiled %@ in %.3f s for %@", model.origin, compiled.compileSeconds, compiled.target.description))
+                print(emit == "llvm" ? compiled.llvmIR : compiled.assembly, terminator: "")
+                return
+            }
             if dot {
                 print(f.dotGraph(), terminator: "")
                 return

@@ -11,13 +11,15 @@ struct RunCommand: ParsableCommand {
         parameter paths), else from the zoo model's seeded initialization, else seeded random
         values. Missing inputs get seeded random values. Kiln says which it made up.
 
-        Executors: --interpret (the reference interpreter) is the only one in this build;
-        --compiled and --unfused arrive with the LLVM backend.
+        Executors: --compiled (default: Kiln's JIT kernels and GEMM micro-kernel), --unfused
+        (one kernel per op, GEMMs through OpenBLAS: the eager-framework baseline) and
+        --interpret (the reference interpreter). --threads or KILN_THREADS sets the thread count.
 
         Examples:
           kiln run convnext-block
           kiln run IR/models/ffn-block.kir --params ffn.safetensors --input x=x.npy --output y.npy
-          kiln run gla-block --shape 1x64x512 --fp64
+          kiln run gla-block --shape 1x64x512 --interpret --fp64
+          kiln run convnext-block --unfused --threads 1
         """
     )
 
@@ -32,11 +34,27 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the results: a .npy file (one result) or a .safetensors file (all results).")
     var output: String?
 
-    @Flag(help: "Use the reference interpreter (default until the compiled backend lands).")
+    @Flag(help: "Run Kiln's compiled kernels (the default).")
+    var compiled = false
+
+    @Flag(help: "Run one kernel per op with OpenBLAS GEMMs (the baseline).")
+    var unfused = false
+
+    @Flag(help: "Use the reference interpreter.")
     var interpret = false
 
-    @Flag(help: "Interpret in double precision.")
+    @Flag(help: "Interpret in double precision (implies --interpret).")
     var fp64 = false
+
+    @Option(help: "Threads for the compiled and unfused executors (default: KILN_THREADS or all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if [compiled, unfused, interpret || fp64].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --compiled, --unfused, --interpret")
+        }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -63,11 +81,20 @@ struct RunCommand: ParsableCommand {
             for name in bound.randomInputs {
                 note("note: input '\(name)' not given; using seeded random values (seed \(options.seed))")
             }
-            let interpreter = Interpreter(precision: fp64 ? .f64 : .f32)
-            let start = Date()
-            let results = try interpreter.run(f, inputs: bound.values)
-            let seconds = Date().timeIntervalSince(start)
-            note(String(format: "ran %@ with the interpreter in %.3f s", model.origin, seconds))
+            let results: [HostTensor]
+            if interpret || fp64 {
+                let start = Date()
+                results = try Interpreter(precision: fp64 ? .f64 : .f32).run(f, inputs: bound.values)
+                note(String(format: "ran %@ with the interpreter in %.3f s", model.origin, Date().timeIntervalSince(start)))
+            } else {
+                let kind: ExecutorKind = unfused ? .unfused : .compiled
+                let exe = try Executable(f, kind: kind, threads: threads)
+                let start = Date()
+                results = try exe.run(bound.values)
+                note(String(format: "compiled %@ in %.3f s (%d kernels, arena %.2f MB); ran %@ on %d thread%@ in %.3f s",
+                            model.origin, exe.compiled.compileSeconds, exe.program.allKernels.count, Double(exe.peakArenaBytes) / 1e6,
+                            kind.rawValue, exe.threads, exe.threads == 1 ? "" : "s", Date().timeIntervalSince(start)))
+            }
             for (i, r) in results.enumerated() {
                 print("result \(i): \(summary(r))")
             }
