@@ -1,4 +1,4 @@
-import KilnCodegen
+import KilnIR
 
 /// Where each buffer lives: offsets into one 64-byte-aligned arena. Temporaries and outputs
 /// share space when their lifetimes (first to last step that touches them) do not overlap;
