@@ -5,20 +5,25 @@ import KilnFrontend
 import KilnCodegen
 @testable import KilnRuntime
 
+/// Seeded values for every argument of `f` (ids in 0..<5 for i32).
+func seededInputs(_ f: Function, seed: UInt64, positive: Bool = false) -> [String: HostTensor] {
+    var out: [String: HostTensor] = [:]
+    for a in f.arguments {
+        let t = f.type(of: a)
+        var rng = SeededRandom(seed: seed, name: f.name(of: a))
+        if t.dtype == .i32 {
+            out[f.name(of: a)] = HostTensor(shape: t.shape, ints: (0..<t.elementCount).map { _ in Int32(rng.next() % 5) })
+        } else {
+            out[f.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, positive ? 0.1 : -1, 1))
+        }
+    }
+    return out
+}
+
 /// Compiled and unfused executors against the reference interpreter.
 final class ExecutableTests: XCTestCase {
     func randomInputs(_ f: Function, seed: UInt64, positive: Bool = false) -> [String: HostTensor] {
-        var out: [String: HostTensor] = [:]
-        for a in f.arguments {
-            let t = f.type(of: a)
-            var rng = SeededRandom(seed: seed, name: f.name(of: a))
-            if t.dtype == .i32 {
-                out[f.name(of: a)] = HostTensor(shape: t.shape, ints: (0..<t.elementCount).map { _ in Int32(rng.next() % 5) })
-            } else {
-                out[f.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, positive ? 0.1 : -1, 1))
-            }
-        }
-        return out
+        seededInputs(f, seed: seed, positive: positive)
     }
 
     /// Runs `f` in the interpreter and with both executors (1 and 2 threads); asserts agreement.
@@ -150,5 +155,41 @@ final class ExecutableTests: XCTestCase {
         let x = try Executable(g.function, threads: 2)
         XCTAssertEqual(try x.run(inputs), try x.run(inputs), "same inputs, same bits")
         XCTAssertLessThan(x.peakArenaBytes, x.plan.unplannedBytes, "the memory plan reuses buffers")
+    }
+}
+
+/// The AVX2 path and the compile cache.
+final class ExecutableTargetTests: XCTestCase {
+    func testAVX2OnlyTargetMatchesTheInterpreter() throws {
+        guard HostTarget.host.features.contains("+avx2") else { throw XCTSkip("this CPU has no AVX2") }
+        for name in ["convnext-block", "gla-block", "tcn-block"] {
+            let m = Zoo.model(named: name)!
+            let input: TensorType = m.defaultInput.rank == 4 ? .f32(1, 6, 5, m.defaultInput.shape[3]) : .f32(1, 11, m.defaultInput.shape[2])
+            let traced = try m.trace(input: input)
+            var inputs = seededInputs(traced.function, seed: 2)
+            for (n, t) in traced.parameters { inputs[n] = t }
+            let want = try Interpreter().run(traced.function, inputs: inputs)[0].floats
+            let exe = try Executable(traced.function, kind: .compiled, threads: 2, target: .avx2)
+            let got = try exe.run(inputs)[0].floats
+            XCTAssertLessThanOrEqual(zip(got, want).map { abs($0 - $1) / (1 + abs($1)) }.max()!, 1e-3, name)
+        }
+        let f = try Zoo.model(named: "ffn-block")!.trace(input: .f32(1, 4, 512)).function
+        let asm = try CompiledProgram(try Lowering.lower(f), target: .avx2, emitAssembly: true).assembly
+        XCTAssertTrue(asm.contains("ymm"))
+        XCTAssertFalse(asm.contains("zmm"), "AVX2 code must not use AVX-512 registers")
+        if HostTarget.host.features.contains("+avx512f") {
+            XCTAssertTrue(try CompiledProgram(try Lowering.lower(f), emitAssembly: true).assembly.contains("zmm"))
+        }
+    }
+
+    func testCompileCacheKeysOnGraphAndTarget() throws {
+        let f = try Zoo.model(named: "tcn-block")!.trace(input: .f32(1, 9, 128)).function
+        let a = try CompileCache.shared.program(for: f)
+        let b = try CompileCache.shared.program(for: f)
+        XCTAssertTrue(a === b, "same graph and target: one compilation")
+        let c = try CompileCache.shared.program(for: f, target: .avx2)
+        XCTAssertFalse(a === c, "another target compiles again")
+        let g = try Zoo.model(named: "tcn-block")!.trace(input: .f32(1, 10, 128)).function
+        XCTAssertFalse(a === (try CompileCache.shared.program(for: g)), "another shape compiles again")
     }
 }

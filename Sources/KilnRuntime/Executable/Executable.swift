@@ -40,8 +40,8 @@ public final class Executable: @unchecked Sendable {
         self.function = function
         self.kind = kind
         self.threads = max(threads ?? Executable.defaultThreads, 1)
-        program = try Lowering.lower(function)
-        compiled = try CompiledProgram(program, target: target)
+        compiled = try CompileCache.shared.program(for: function, target: target)
+        program = compiled.program
         plan = MemoryPlan(program)
         guard plan.arenaBytes < 1 << 40 else {
             throw RuntimeError("@\(function.name) needs a \(plan.arenaBytes)-byte arena, more than Kiln will allocate")
