@@ -30,7 +30,7 @@ final class TracingTests: XCTestCase {
     }
 
     func testReflectionNamesNestedArraysAndSkipsConfiguration() throws {
-        let names = LayerInventory(Outer()).unique.map(\.path)
+        let names = LayerInventory(Outer()).parameters.map(\.path)
         XCTAssertEqual(names, ["blocks.0.norm.weight", "blocks.0.norm.bias", "blocks.0.expand.weight", "blocks.0.expand.bias",
                                "blocks.1.norm.weight", "blocks.1.norm.bias", "blocks.1.expand.weight", "blocks.1.expand.bias"])
     }

@@ -48,6 +48,17 @@ public func reshape(_ x: any TensorLike, _ shape: [Int]) -> Tensor {
 
 public func permute(_ x: any TensorLike, _ perm: [Int]) -> Tensor { op(.permute, [x], ["perm": .ints(perm)]) }
 
+/// Swaps two axes (default: the last two, a matrix transpose).
+public func transposed(_ x: any TensorLike, _ a: Int = -2, _ b: Int = -1) -> Tensor {
+    let rank = x.tensor.rank
+    var perm = Array(0..<rank)
+    let (i, j) = (a < 0 ? a + rank : a, b < 0 ? b + rank : b)
+    // Out-of-range axes go to the op unchanged so the op table reports them (no trap here).
+    guard perm.indices.contains(i), perm.indices.contains(j) else { return op(.permute, [x], ["perm": .ints([a, b])]) }
+    perm.swapAt(i, j)
+    return op(.permute, [x], ["perm": .ints(perm)])
+}
+
 /// Elements start, start+step, ... < end along one axis.
 public func slice(_ x: any TensorLike, axis: Int, start: Int, end: Int, step: Int = 1) -> Tensor {
     op(.slice, [x], ["axis": .int(axis), "start": .int(start), "end": .int(end), "step": .int(step)])

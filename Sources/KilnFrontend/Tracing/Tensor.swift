@@ -54,3 +54,12 @@ func scalar(_ v: Float) -> Tensor {
 public func constant(_ values: [Float], shape: [Int]) -> Tensor {
     Tracer.active.emit(.constant, [], ["shape": .ints(shape), "values": .floats(values.map(Double.init))])[0]
 }
+
+extension Tensor {
+    /// Records `message` as the trace's error (unless one is recorded) and returns `self`
+    /// as the placeholder: how layer code rejects an input it cannot handle without trapping.
+    func failing(_ message: String) -> Tensor {
+        tracer.fail(message)
+        return self
+    }
+}
