@@ -25,15 +25,13 @@ public func trace(_ layer: some Layer, input: TensorType, name: String, seed: UI
     let inventory = LayerInventory(layer)
     let tracer = Tracer(name: name, names: inventory.names, layerTypes: inventory.layerTypes)
     let x = try tracer.builder.addInput("x", input)
-    var values: [(name: String, tensor: HostTensor)] = []
-    for (path, p) in inventory.parameters {
-        try tracer.bind(p, asParam: true)
-        values.append((path, try p.initialValues(seed: seed, name: path)))
-    }
+    for (_, p) in inventory.parameters { try tracer.bind(p, asParam: true) }
     let y = tracer.activate { layer(Tensor(tracer: tracer, id: x, type: input)) }
     if let error = tracer.error { throw error }
     guard y.tracer === tracer else { throw TraceError(message: "the layer returned a tensor that does not belong to this trace") }
     let function = tracer.builder.finish(results: [y.id])
     try function.verify()
+    // Values last: drawing millions of weights is the slow part, and a failed trace needs none.
+    let values = try inventory.parameters.map { path, p throws(TraceError) in (path, try p.initialValues(seed: seed, name: path)) }
     return TracedModel(function: function, parameters: values)
 }

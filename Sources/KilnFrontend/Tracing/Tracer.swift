@@ -77,15 +77,26 @@ public final class Tracer: @unchecked Sendable {
     }
 
     /// Records `message` as the trace's error unless one is already recorded, prefixed with
-    /// the layer the failing op belongs to (by its parameters, else the last layer seen).
+    /// the layer the failing op belongs to.
+    ///
+    /// An op that reads a layer's parameters belongs to that layer: "blocks.1.expand (Linear): ...".
+    /// A parameter-free op (an activation, a residual add, a reshape into heads) cannot be
+    /// placed exactly, because `callAsFunction` calls are not observable; it is reported as
+    /// "after" the layer whose parameters were used last, which is where it ran.
     func fail(_ message: String, params: [Parameter] = []) {
         guard error == nil else { return }
-        guard let path = params.lazy.compactMap(layerPath(of:)).first ?? lastLayer else {
+        if let path = params.lazy.compactMap(layerPath(of:)).first {
+            error = TraceError(message: "\(describe(path)): \(message)")
+        } else if let path = lastLayer {
+            error = TraceError(message: "after \(describe(path)): \(message)")
+        } else {
             error = TraceError(message: message)
-            return
         }
-        let type = layerTypes[path].map { " (\($0))" } ?? ""
-        error = TraceError(message: "\(path.isEmpty ? "<root>" : path)\(type): \(message)")
+    }
+
+    /// "blocks.1.expand (Linear)"; the root layer is "<root> (ConvNeXtBlock)".
+    private func describe(_ path: String) -> String {
+        (path.isEmpty ? "<root>" : path) + (layerTypes[path].map { " (\($0))" } ?? "")
     }
 
     /// Adopts an error from a nested tracer (already phrased) unless one is recorded.
