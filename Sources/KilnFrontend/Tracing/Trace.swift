@@ -21,7 +21,7 @@ public struct TracedModel {
 /// by their dotted paths in declaration order, and get initial values from `seed` and
 /// their path. A shape or type error anywhere in the layer is thrown as a `TraceError`
 /// naming the layer path and both shapes.
-public func trace(_ layer: some Layer, input: TensorType, name: String, seed: UInt64 = 0) throws -> TracedModel {
+public func trace(_ layer: some Layer, input: TensorType, name: String = "model", seed: UInt64 = 0) throws -> TracedModel {
     let inventory = LayerInventory(layer)
     let tracer = Tracer(name: name, names: inventory.names, layerTypes: inventory.layerTypes)
     let x = try tracer.builder.addInput("x", input)
