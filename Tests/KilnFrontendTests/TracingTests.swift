@@ -89,7 +89,7 @@ final class TracingTests: XCTestCase {
         XCTAssertEqual(f.params.map(f.name(of:)), ["stem.weight", "stem.bias", "loop.body.layers.0.weight",
                                                     "loop.body.layers.0.bias", "loop.body.layers.2.weight", "loop.body.layers.2.bias"])
         XCTAssertEqual(f.nodes.map(\.op), [.linear, .repeat])
-        let rep = f.nodes[1]
+        let rep = try XCTUnwrap(f.nodes.first { $0.op == .repeat })
         XCTAssertEqual(rep.inputs.count, 5, "carried value + 4 captured parameters; stem's are not captured")
         XCTAssertEqual(rep.regions[0].nodes.map(\.op), [.linear, .relu, .linear])
     }

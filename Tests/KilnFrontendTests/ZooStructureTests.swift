@@ -159,11 +159,9 @@ final class ZooStructureTests: XCTestCase {
     func testRecursiveFFNIsOneRepeatWithOneBody() throws {
         let f = try traced("recursive-ffn", .f32(1, 16, 512))
         XCTAssertEqual(f.nodes.count, 1, "nothing is unrolled outside the repeat")
-        let node = f.nodes[0]
-        XCTAssertEqual(node.op, .repeat)
+        let node = try XCTUnwrap(f.nodes.first { $0.op == .repeat })
         XCTAssertEqual(node.attributes["count"], .int(4))
-        XCTAssertEqual(node.regions.count, 1)
-        let body = node.regions[0]
+        let body = try XCTUnwrap(node.regions.first)
         XCTAssertEqual(counts(body), [.layer_norm: 1, .linear: 2, .gelu: 1, .add: 1], "the body is traced once")
         XCTAssertEqual(node.inputs.count, 1 + f.params.count, "every parameter is a captured operand")
         XCTAssertEqual(Array(node.inputs.dropFirst()), f.params)
