@@ -6,7 +6,7 @@ import KilnIR
 /// layer path), later ops return placeholders of plausible type, and `trace` throws it at
 /// the end. A tracer is confined to the one thread running its trace; `current` is a task
 /// local, so traces on different threads or tasks never see each other's tracer.
-public final class Tracer: @unchecked Sendable {
+final class Tracer: @unchecked Sendable {
     /// The tracer parameters bind to and scalar constants are emitted into.
     @TaskLocal static var current: Tracer?
 
