@@ -1,50 +1,65 @@
 import KilnIR
 
-/// A model component: a value type whose stored `Parameter`s (and nested layers, arrays
-/// and optionals of them) are its parameters, found by reflection in declaration order.
+/// A model component: a value type whose stored `Parameter`s, nested layers, and arrays and
+/// optionals of them hold its parameters (found by reflection, in declaration order).
 /// Every other stored property is configuration.
+///
+/// ```swift
+/// struct Block: Layer {
+///     var norm = LayerNorm(96)        // parameters "norm.weight", "norm.bias"
+///     var fcs = [Linear(96, 96)]      // "fcs.0.weight", "fcs.0.bias"
+///     var gamma = Parameter([96], .constant(0.1))   // "gamma"
+///     let heads = 4                   // configuration
+///     func callAsFunction(_ x: Tensor) -> Tensor { x + fcs[0](norm(x)) * gamma }
+/// }
+/// ```
 public protocol Layer {
     func callAsFunction(_ x: Tensor) -> Tensor
 }
 
-/// What a reflection walk finds: parameters with dotted paths, and the type of each layer path.
+/// What a reflection walk over a layer finds: each parameter once with its dotted path,
+/// and the type name of every layer path (for diagnostics).
 struct LayerInventory {
-    var parameters: [(path: String, parameter: Parameter)] = []
-    var layerTypes: [String: String] = [:]
+    /// Each parameter object once, in declaration order. An object stored in two places
+    /// (a tied weight) keeps its first path.
+    private(set) var parameters: [(path: String, parameter: Parameter)] = []
+    /// Parameter object -> its dotted path.
+    private(set) var names: [ObjectIdentifier: String] = [:]
+    /// Layer path -> type name without generic arguments ("" is the root layer).
+    private(set) var layerTypes: [String: String] = [:]
 
     init(_ root: Any) { walk(root, path: "") }
 
     private mutating func walk(_ value: Any, path: String) {
         if let p = value as? Parameter {
-            parameters.append((path, p))
+            if names[ObjectIdentifier(p)] == nil {
+                names[ObjectIdentifier(p)] = path
+                parameters.append((path, p))
+            }
             return
         }
-        if value is Layer { layerTypes[path] = String(describing: type(of: value)).components(separatedBy: "<")[0] }
         let mirror = Mirror(reflecting: value)
-        switch mirror.displayStyle {
-        case .struct, .class, .optional, .collection, .tuple, .enum:
-            break
-        default:
+        let style = mirror.displayStyle
+        if value is Layer {
+            layerTypes[path] = String(String(describing: type(of: value)).prefix { $0 != "<" })
+        } else if style != .collection && style != .optional && style != .tuple {
+            // Only layers and containers of them can hold parameters; a plain struct, enum or
+            // closure stored in a layer is configuration, so the walk stops here.
             return
         }
-        // Only layers, collections and optionals can hold parameters; skip plain values quickly.
-        guard value is Layer || mirror.displayStyle == .collection || mirror.displayStyle == .optional
-            || mirror.displayStyle == .tuple else { return }
         for (i, child) in mirror.children.enumerated() {
-            var label: String
-            switch mirror.displayStyle {
+            let label: String
+            switch style {
             case .optional: label = ""
             case .collection: label = String(i)
-            default: label = child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? String(i)
+            // Property wrappers and lazy vars store as `_name`, unlabeled tuple elements as `.0`;
+            // the names users see have neither prefix.
+            default:
+                let raw = child.label ?? String(i)
+                label = raw.hasPrefix("_") || raw.hasPrefix(".") ? String(raw.dropFirst()) : raw
             }
             let childPath = label.isEmpty ? path : (path.isEmpty ? label : path + "." + label)
             walk(child.value, path: childPath)
         }
-    }
-
-    /// Each parameter object once, in declaration order (a shared object keeps its first path).
-    var unique: [(path: String, parameter: Parameter)] {
-        var seen = Set<ObjectIdentifier>()
-        return parameters.filter { seen.insert(ObjectIdentifier($0.parameter)).inserted }
     }
 }

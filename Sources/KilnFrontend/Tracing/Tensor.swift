@@ -1,6 +1,10 @@
 import KilnIR
 
 /// A symbolic tensor recorded by a trace: a value in the function being built.
+///
+/// A tensor only exists inside `trace` (the tracer that owns it, the value's id in the
+/// function, and its type). Operators and free functions on tensors append nodes; a shape
+/// error inside them is recorded, not thrown, so `callAsFunction` stays non-throwing.
 public struct Tensor {
     let tracer: Tracer
     let id: ValueID
@@ -13,13 +17,10 @@ public struct Tensor {
         self.type = type
     }
 
+    /// Static shape (known at trace time, so layer code may branch on it).
     public var shape: [Int] { type.shape }
+    /// Number of axes.
     public var rank: Int { type.rank }
-
-    /// Applies `op` to `self` and `others`, returning the single result.
-    func apply(_ op: OpKind, _ others: [Tensor] = [], _ attributes: Attributes = [:], params: [Parameter] = []) -> Tensor {
-        tracer.emit(op, [self] + others, attributes, params: params)[0]
-    }
 }
 
 /// Anything that can stand where a tensor is expected: a `Tensor` or a `Parameter`.
@@ -53,4 +54,13 @@ func scalar(_ v: Float) -> Tensor {
 /// A constant tensor with explicit values in the active trace.
 public func constant(_ values: [Float], shape: [Int]) -> Tensor {
     Tracer.active.emit(.constant, [], ["shape": .ints(shape), "values": .floats(values.map(Double.init))])[0]
+}
+
+extension Tensor {
+    /// Records `message` as the trace's error (unless one is recorded) and returns `self`
+    /// as the placeholder: how layer code rejects an input it cannot handle without trapping.
+    func failing(_ message: String) -> Tensor {
+        tracer.fail(message)
+        return self
+    }
 }

@@ -1,66 +1,37 @@
 import KilnIR
 
 /// A traced model: its Graph IR function and the seeded initial value of every parameter,
-/// in signature order.
+/// in signature order (the same order as `function.params`).
 public struct TracedModel {
     public var function: Function
     public var parameters: [(name: String, tensor: HostTensor)]
+
+    public init(function: Function, parameters: [(name: String, tensor: HostTensor)]) {
+        self.function = function
+        self.parameters = parameters
+    }
+
+    /// Total number of parameter elements.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.shape.reduce(1, *) } }
 }
 
 /// Traces `layer` applied to one input named `x` into a verified Graph IR function.
 ///
-/// Parameters become `param` arguments named by their dotted paths and get initial values
-/// from `seed` and their path. Shape and type errors are thrown as `TraceError`s naming the
-/// layer path and both shapes.
-public func trace(_ layer: some Layer, input: TensorType, name: String, seed: UInt64 = 0) throws -> TracedModel {
+/// Parameters are found by reflection (`LayerInventory`), become `param` arguments named
+/// by their dotted paths in declaration order, and get initial values from `seed` and
+/// their path. A shape or type error anywhere in the layer is thrown as a `TraceError`
+/// naming the layer path and both shapes.
+public func trace(_ layer: some Layer, input: TensorType, name: String = "model", seed: UInt64 = 0) throws -> TracedModel {
     let inventory = LayerInventory(layer)
-    let tracer = Tracer(name: name, layerTypes: inventory.layerTypes)
+    let tracer = Tracer(name: name, names: inventory.names, layerTypes: inventory.layerTypes)
     let x = try tracer.builder.addInput("x", input)
-    var values: [(name: String, tensor: HostTensor)] = []
-    for (path, p) in inventory.unique {
-        p.path = path
-        tracer.bound[ObjectIdentifier(p)] = try tracer.builder.addParam(path, p.type)
-        values.append((path, p.initialValues(seed: seed)))
-    }
+    for (_, p) in inventory.parameters { try tracer.bind(p, asParam: true) }
     let y = tracer.activate { layer(Tensor(tracer: tracer, id: x, type: input)) }
     if let error = tracer.error { throw error }
+    guard y.tracer === tracer else { throw TraceError(message: "the layer returned a tensor that does not belong to this trace") }
     let function = tracer.builder.finish(results: [y.id])
     try function.verify()
+    // Values last: drawing millions of weights is the slow part, and a failed trace needs none.
+    let values = try inventory.parameters.map { path, p throws(TraceError) in (path, try p.initialValues(seed: seed, name: path)) }
     return TracedModel(function: function, parameters: values)
-}
-
-/// Applies `body` `count` times with shared weights. Traces to ONE `repeat` node whose body
-/// is traced once; the body's parameters are captured operands (still named by path).
-public struct Repeat<Body: Layer>: Layer {
-    public var body: Body
-    public let count: Int
-
-    public init(count: Int, _ body: Body) {
-        self.count = count
-        self.body = body
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let outer = x.tracer
-        let params = LayerInventory(body).unique.map(\.parameter)
-        let inner = Tracer(name: "body", layerTypes: outer.layerTypes)
-        let y: Tensor
-        do {
-            let xin = try inner.builder.addInput("x", x.type)
-            for p in params {
-                inner.bound[ObjectIdentifier(p)] = try inner.builder.addInput(p.path ?? "p\(inner.bound.count)", p.type)
-            }
-            y = inner.activate { body(Tensor(tracer: inner, id: xin, type: x.type)) }
-        } catch {
-            if outer.error == nil { outer.error = error }
-            return x
-        }
-        if let e = inner.error {
-            if outer.error == nil { outer.error = e }
-            return x
-        }
-        let region = inner.builder.finish(results: [y.id])
-        let captured = params.map { outer.value(of: $0) }
-        return outer.emit(.repeat, [x] + captured, ["count": .int(count)], regions: [region], params: params)[0]
-    }
 }

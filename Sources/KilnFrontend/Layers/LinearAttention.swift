@@ -1,50 +1,22 @@
 import Foundation
 import KilnIR
 
-/// Pre-norm transformer FFN residual: x + Linear(GELU(Linear(LayerNorm(x)))).
-public struct FFNBlock: Layer {
-    public var norm: LayerNorm
-    public var fc1: Linear
-    public var fc2: Linear
+// The linear-attention token mixers of the zoo: each is pre-norm, projects to heads
+// [B, T, H, D], runs one `linear_attention` op, merges heads and adds the residual.
 
-    public init(dim d: Int, expansion: Int = 4) {
-        norm = LayerNorm(d, eps: 1e-5)
-        fc1 = Linear(d, expansion * d)
-        fc2 = Linear(expansion * d, d)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor { x + fc2(gelu(fc1(norm(x)))) }
-}
-
-/// SwiGLU FFN residual: x + W2(silu(W1 h) * W3 h), h = RMSNorm(x).
-public struct SwiGLUBlock: Layer {
-    public var norm: RMSNorm
-    public var w1: Linear
-    public var w3: Linear
-    public var w2: Linear
-
-    public init(dim d: Int, hidden: Int) {
-        norm = RMSNorm(d)
-        w1 = Linear(d, hidden, bias: false)
-        w3 = Linear(d, hidden, bias: false)
-        w2 = Linear(hidden, d, bias: false)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = norm(x)
-        return x + w2(silu(w1(h)) * w3(h))
-    }
-}
-
-/// Splits [B, T, H*D] into heads [B, T, H, D].
+/// Splits [B, T, H*D] into heads [B, T, H, D] (records an error, never traps, on another shape).
 func heads(_ x: Tensor, _ h: Int) -> Tensor {
     let s = x.shape
+    guard s.count == 3, h > 0, s[2] % h == 0 else {
+        return x.failing("expected [B, T, H*D] with H = \(h) dividing the last axis, got \(x.type)")
+    }
     return reshape(x, [s[0], s[1], h, s[2] / h])
 }
 
 /// Merges heads [B, T, H, D] into [B, T, H*D].
 func mergeHeads(_ x: Tensor) -> Tensor {
     let s = x.shape
+    guard s.count == 4 else { return x.failing("expected [B, T, H, D], got \(x.type)") }
     return reshape(x, [s[0], s[1], s[2] * s[3]])
 }
 
@@ -117,6 +89,11 @@ public struct DeltaNetAttention: Layer {
 
 /// RetNet retention with a residual: a fixed decay per head, g_h = log(1 - 2^(-5-h)).
 public struct RetentionAttention: Layer {
+    /// The per-head log-space decays log(1 - 2^(-5-h)), h = 0..<heads (RetNet's gammas).
+    public static func decays(heads: Int) -> [Float] {
+        (0..<heads).map { Float(Foundation.log(1 - Foundation.pow(2.0, -5.0 - Double($0)))) }
+    }
+
     public var norm: RMSNorm
     public var qProj: Linear
     public var kProj: Linear
@@ -137,22 +114,10 @@ public struct RetentionAttention: Layer {
         let hx = norm(x)
         let q = KilnFrontend.heads(qProj(hx), heads), k = KilnFrontend.heads(kProj(hx), heads)
         let v = KilnFrontend.heads(vProj(hx), heads)
-        let decays = (0..<heads).map { Float(Foundation.log(1 - Foundation.pow(2.0, -5.0 - Double($0)))) }
-        let g = broadcast(constant(decays, shape: [heads]), to: [x.shape[0], x.shape[1], heads])
+        guard x.rank == 3 else { return x.failing("expected [B, T, C], got \(x.type)") }
+        let g = broadcast(constant(Self.decays(heads: heads), shape: [heads]), to: [x.shape[0], x.shape[1], heads])
         let o = mergeHeads(linearAttention(q: q, k: k, v: v, gate: .scalar, g: g)[0])
         return x + oProj(o)
     }
 }
 
-/// GLA transformer block: GLA attention residual, then a SwiGLU FFN residual.
-public struct GLABlock: Layer {
-    public var attn: GLAAttention
-    public var ffn: SwiGLUBlock
-
-    public init(dim d: Int, heads h: Int, headDim dh: Int, ffnHidden: Int) {
-        attn = GLAAttention(dim: d, heads: h, keyDim: dh, valueDim: dh)
-        ffn = SwiGLUBlock(dim: d, hidden: ffnHidden)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor { ffn(attn(x)) }
-}
