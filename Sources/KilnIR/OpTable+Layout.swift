@@ -49,7 +49,7 @@ func layoutOps() -> [OpInfo] {
                 throw IRError("slice: range \(start)..<\(end) is empty or outside dimension \(axis) of \(x)")
             }
             var s = x.shape
-            s[axis] = (end - start + step - 1) / step
+            s[axis] = (end - start - 1) / step + 1 // not (end-start+step-1)/step, which overflows for huge steps
             return [TensorType(x.dtype, s)]
         },
         flops: noCost))
@@ -84,7 +84,10 @@ func layoutOps() -> [OpInfo] {
         inferTypes: { ins, a, _ throws(IRError) in
             let x = ins[0], sizes = a.ints("sizes")
             let axis = try normalizeAxis(a.int("axis"), rank: x.rank, op: "split")
-            guard !sizes.isEmpty, sizes.reduce(0, +) == x.shape[axis] else {
+            // Sum with overflow checks: sizes come from text and may be huge.
+            var total = 0, overflow = sizes.isEmpty
+            for n in sizes where !overflow { (total, overflow) = total.addingReportingOverflow(n) }
+            guard !overflow, total == x.shape[axis] else {
                 throw IRError("split: sizes \(sizes) must sum to dimension \(axis) of \(x)")
             }
             return sizes.map { n in var s = x.shape; s[axis] = n; return TensorType(x.dtype, s) }

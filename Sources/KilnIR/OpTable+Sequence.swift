@@ -73,8 +73,9 @@ func sequenceOps() -> [OpInfo] {
         },
         flops: { ins, _, _ in
             // Recurrent form: about 4 FMAs per state element per token.
-            let q = ins[0].shape, dv = ins[2].shape[3]
-            return 8 * Double(q[0] * q[1] * q[2] * q[3] * dv)
+            // In Double: the product of valid dimensions can still overflow Int.
+            let q = ins[0].shape.map(Double.init), dv = Double(ins[2].shape[3])
+            return 8 * q.reduce(1, *) * dv
         }))
 
     // repeat(x, captured...) {count}: x <- body(x, captured...) count times; weights are shared.

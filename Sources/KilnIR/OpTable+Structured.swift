@@ -13,8 +13,14 @@ func requireRank(_ kind: OpKind, _ name: String, _ t: TensorType, _ rank: Int) t
 
 /// Output length of a strided, dilated, padded window along one axis.
 func windowOutput(_ kind: OpKind, input: Int, kernel: Int, stride: Int, dilation: Int, padBefore: Int, padAfter: Int) throws(IRError) -> Int {
-    let span = dilation * (kernel - 1) + 1
-    let padded = input + padBefore + padAfter
+    // Attributes come from text and may be huge; overflow must be an error, not a trap.
+    let (ext, o1) = dilation.multipliedReportingOverflow(by: kernel - 1)
+    let (padded1, o2) = input.addingReportingOverflow(padBefore)
+    let (padded, o3) = padded1.addingReportingOverflow(padAfter)
+    guard !o1, !o2, !o3, ext < Int.max else {
+        throw IRError("\(kind): window extent or padding is too large")
+    }
+    let span = ext + 1
     guard padded >= span else {
         throw IRError("\(kind): window of extent \(span) does not fit padded input of length \(padded)")
     }
@@ -160,7 +166,7 @@ func structuredOps() -> [OpInfo] {
                 let ow = try windowOutput(kind, input: x.shape[2], kernel: k[1], stride: s[1], dilation: 1, padBefore: p[2], padAfter: p[3])
                 return [TensorType(.f32, [x.shape[0], oh, ow, x.shape[3]])]
             },
-            flops: { _, outs, a in Double(outs[0].elementCount * a.ints("window").reduce(1, *)) }))
+            flops: { _, outs, a in Double(outs[0].elementCount) * a.ints("window").reduce(1.0) { $0 * Double($1) } }))
     }
 
     ops += normalizationOps()
