@@ -8,7 +8,9 @@ public enum OpKind: String, CaseIterable, Sendable, Hashable, CustomStringConver
     case constant
     // Elementwise unary
     case neg, exp, log, sqrt, rsqrt, tanh, sigmoid, logsigmoid
-    case relu, relu6, gelu, silu, softplus, abs
+    case relu, relu6, gelu, silu, softplus, abs, erf
+    /// Heaviside step: 1 where x > 0, else 0 (masks in gradients).
+    case step
     // Elementwise binary, with numpy-style broadcasting
     case add, sub, mul, div, max, min
     // Contractions

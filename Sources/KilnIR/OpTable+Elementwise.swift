@@ -16,6 +16,7 @@ public func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
 let unaryOps: [(OpKind, Double)] = [
     (.neg, 1), (.exp, 10), (.log, 10), (.sqrt, 4), (.rsqrt, 4), (.tanh, 12), (.sigmoid, 12),
     (.logsigmoid, 14), (.relu, 1), (.relu6, 2), (.gelu, 14), (.silu, 13), (.softplus, 14), (.abs, 1),
+    (.erf, 14), (.step, 1),
 ]
 
 let binaryOps: [OpKind] = [.add, .sub, .mul, .div, .max, .min]

@@ -17,7 +17,7 @@ enum EveryOp {
         y = try b.add1(.batch_norm, [y, g, be, m, v], attributes: ["training": .bool(true)])
         y = try b.add1(.max_pool2d, [y], attributes: ["window": .ints([2, 2]), "stride": .ints([1, 1]), "padding": .ints([1, 0, 1, 0])])
         y = try b.add1(.avg_pool2d, [y], attributes: ["window": .ints([2, 2]), "stride": .ints([2, 2])])
-        for op in [OpKind.neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .silu, .softplus, .abs] {
+        for op in [OpKind.neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .silu, .softplus, .abs, .erf, .step] {
             y = try b.add1(op, [y])
         }
         y = try b.add1(.gelu, [y], attributes: ["approximate": .symbol("tanh")])

@@ -55,7 +55,7 @@ final class ExecutableTests: XCTestCase {
 
     func testElementwiseOddSizes() throws {
         for n in [1, 7, 17, 1000, 1031] {
-            for op in [OpKind.neg, .exp, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .gelu, .silu, .softplus, .abs] {
+            for op in [OpKind.neg, .exp, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .gelu, .silu, .softplus, .abs, .erf, .step] {
                 try check(try single(op, [.f32(n)]), "\(op) n=\(n)")
             }
             for op in [OpKind.log, .sqrt, .rsqrt] { try check(try single(op, [.f32(n)]), positive: true, "\(op) n=\(n)") }

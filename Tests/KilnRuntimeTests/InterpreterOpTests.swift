@@ -15,7 +15,7 @@ final class InterpreterOpTests: XCTestCase {
             (.gelu, ["approximate": .symbol("tanh")], { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }),
             (.silu, [:], { $0 / (1 + exp(-$0)) }),
             (.tanh, [:], tanh), (.relu, [:], { max($0, 0) }), (.relu6, [:], { min(max($0, 0), 6) }),
-            (.abs, [:], { abs($0) }), (.neg, [:], { -$0 }),
+            (.abs, [:], { abs($0) }), (.neg, [:], { -$0 }), (.erf, [:], erf), (.step, [:], { $0 > 0 ? 1 : 0 }),
         ]
         for (op, attrs, formula) in checks {
             for precision in [Interpreter.Precision.f32, .f64] {

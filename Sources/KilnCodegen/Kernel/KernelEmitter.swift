@@ -155,6 +155,8 @@ struct KernelEmitter {
                 case .silu: return math.silu(x)
                 case .softplus: return math.softplus(x)
                 case .abs: return math.abs(x)
+                case .erf: return math.erf(x)
+                case .step: return math.select(math.lt(math.c(0), x), math.c(1), math.c(0))
                 }
             default:
                 throw CodegenError("kernel expression \(e) is not a float")

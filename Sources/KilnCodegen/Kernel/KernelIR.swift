@@ -28,7 +28,7 @@ public indirect enum KExpr: Hashable, Sendable {
 public enum IntOp: String, Hashable, Sendable { case add, sub, mul, div, rem, min, max }
 public enum FloatOp: String, Hashable, Sendable { case add, sub, mul, div, max, min }
 public enum MathFn: String, Hashable, Sendable {
-    case neg, exp, log, sqrt, rsqrt, tanh, sigmoid, logsigmoid, relu, relu6, gelu, gelu_tanh, silu, softplus, abs
+    case neg, exp, log, sqrt, rsqrt, tanh, sigmoid, logsigmoid, relu, relu6, gelu, gelu_tanh, silu, softplus, abs, erf, step
 }
 
 public indirect enum KCond: Hashable, Sendable {

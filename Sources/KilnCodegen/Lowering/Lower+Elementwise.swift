@@ -4,7 +4,7 @@ extension LowerContext {
     mutating func lowerOp(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int], _ outT: [TensorType]) throws {
         let a = node.attributes
         switch node.op {
-        case .neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .silu, .softplus, .abs, .gelu:
+        case .neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .silu, .softplus, .abs, .gelu, .erf, .step:
             var fn = MathFn(rawValue: node.op.rawValue)!
             if node.op == .gelu && a.symbol("approximate") == "tanh" { fn = .gelu_tanh }
             let n = outT[0].elementCount

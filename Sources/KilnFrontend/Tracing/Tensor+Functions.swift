@@ -25,6 +25,12 @@ public func silu(_ x: any TensorLike) -> Tensor { op(.silu, [x]) }
 /// log(1 + e^x), elementwise.
 public func softplus(_ x: any TensorLike) -> Tensor { op(.softplus, [x]) }
 /// |x|, elementwise.
+/// The error function.
+public func erf(_ x: any TensorLike) -> Tensor { op(.erf, [x]) }
+
+/// 1 where x > 0, else 0.
+public func step(_ x: any TensorLike) -> Tensor { op(.step, [x]) }
+
 public func abs(_ x: any TensorLike) -> Tensor { op(.abs, [x]) }
 
 /// GELU; `approximate: "tanh"` selects the tanh form, the default is the exact erf form.

@@ -23,7 +23,7 @@ struct Engine<S: InterpScalar> {
             let vals = a.floats("values")
             let data = vals.isEmpty ? [Double](repeating: a.float("value"), count: t.elementCount) : vals
             return [t.dtype == .i32 ? .int(data.map { Int32($0) }) : .float(data.map { S($0) })]
-        case .neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .gelu, .silu, .softplus, .abs:
+        case .neg, .exp, .log, .sqrt, .rsqrt, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .gelu, .silu, .softplus, .abs, .erf, .step:
             return [.float(Kernels<S>.unary(n.op, x, tanhGelu: a.symbol("approximate") == "tanh"))]
         case .add, .sub, .mul, .div, .max, .min:
             return [.float(Kernels<S>.binary(n.op, x, it[0].shape, ins[1].floats, it[1].shape, ot[0].shape))]

@@ -30,6 +30,8 @@ enum Kernels<S: InterpScalar> {
         case .silu: return x.map { $0 * sigmoid($0) }
         case .softplus: return x.map { Swift.max($0, 0) + S.log(onePlus: S.exp(-Swift.abs($0))) }
         case .abs: return x.map { Swift.abs($0) }
+        case .erf: return x.map { S.erf($0) }
+        case .step: return x.map { $0 > 0 ? 1 : 0 }
         default: preconditionFailure("\(op) is not unary")
         }
     }
