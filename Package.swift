@@ -23,11 +23,12 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .target(name: "KilnCodegen", dependencies: ["KilnIR", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
         .target(name: "KilnFrontend", dependencies: ["KilnIR"]),
+        .target(name: "KilnAutodiff", dependencies: ["KilnIR"]),
         .target(name: "KilnRuntime", dependencies: [
             "KilnIR", "KilnCodegen", "COpenBLAS",
             .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: llvmFlags),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnRuntime", "KilnCodegen"], swiftSettings: llvmFlags),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnAutodiff", "KilnRuntime", "KilnCodegen"], swiftSettings: llvmFlags),
         .executableTarget(name: "kiln", dependencies: [
             "Kiln",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -36,6 +37,7 @@ let package = Package(
         .testTarget(name: "KilnFrontendTests", dependencies: ["KilnFrontend", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnCLITests", dependencies: ["Kiln"], swiftSettings: llvmFlags),
+        .testTarget(name: "KilnAutodiffTests", dependencies: ["KilnAutodiff", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnCodegenTests", dependencies: ["KilnCodegen", "COpenBLAS", "CLLVM", "KilnIR"], swiftSettings: llvmFlags),
         .executableTarget(name: "kiln-gemm-bench", dependencies: ["KilnCodegen", "COpenBLAS"], path: "Benchmarks/GemmBench",
                           swiftSettings: llvmFlags),

@@ -1,6 +1,7 @@
 // The public face of Kiln: one import gives the IR, the front end and the runtime.
 @_exported import KilnIR
 @_exported import KilnFrontend
+@_exported import KilnAutodiff
 @_exported import KilnRuntime
 @_exported import KilnCodegen
 

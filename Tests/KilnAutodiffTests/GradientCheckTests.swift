@@ -1,0 +1,152 @@
+import Foundation
+import XCTest
+import Kiln
+
+/// d/dx <f(x), c> from the gradient graph against central finite differences in one random
+/// direction t (fp64 interpreter): (L(x + e t) - L(x - e t)) / 2e = <grad, t>. With L = <y, c>
+/// this is also the dot-product test <J t, c> = <t, J^T c>.
+final class GradientCheckTests: XCTestCase {
+    /// Wraps `body` (which maps the arguments to one output) into L = sum(output * cot).
+    func lossFunction(_ types: [TensorType], _ body: (FunctionBuilder, [ValueID]) throws -> ValueID) throws -> Function {
+        let b = FunctionBuilder(name: "f")
+        let args = try types.enumerated().map { try b.addInput("a\($0.offset)", $0.element) }
+        let y = try body(b, args)
+        let cot = try b.addInput("cot", b.type(of: y))
+        let prod = try b.add1(.mul, [y, cot])
+        let loss = try b.add1(.reduce_sum, [prod], attributes: ["axes": .ints(Array(0..<b.type(of: y).rank))])
+        return b.finish(results: [loss])
+    }
+
+    func values(_ t: TensorType, seed: UInt64, name: String, positive: Bool) -> HostTensor {
+        var rng = SeededRandom(seed: seed, name: name)
+        return HostTensor(shape: t.shape, doubles: (0..<t.elementCount).map { _ in positive ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) })
+    }
+
+    func check(_ f: Function, wrt: [String]? = nil, positive: Bool = false, tol: Double = 1e-6, _ what: String, line: UInt = #line) throws {
+        let names = wrt ?? f.arguments.map { f.name(of: $0) }.filter { $0 != "cot" }
+        let g = try gradient(of: f, wrt: names)
+        XCTAssertEqual(try parseFunction(g.printed()), g, "\(what): the gradient graph round-trips", line: line)
+        var inputs: [String: HostTensor] = [:]
+        for a in f.arguments { inputs[f.name(of: a)] = values(f.type(of: a), seed: 1, name: f.name(of: a), positive: positive) }
+        let interp = Interpreter(precision: .f64)
+        let grads = try interp.run(g, inputs: inputs)
+        // Random direction over all differentiated arguments.
+        var dirs: [String: [Double]] = [:]
+        var predicted = 0.0
+        for (i, name) in names.enumerated() {
+            let t = values(inputs[name]!.type, seed: 2, name: name, positive: false).doubles
+            dirs[name] = t
+            predicted += zip(grads[i + 1].doubles, t).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let eps = 1e-5
+        func loss(_ sign: Double) throws -> Double {
+            var shifted = inputs
+            for (name, t) in dirs {
+                shifted[name] = HostTensor(shape: inputs[name]!.shape, doubles: zip(inputs[name]!.doubles, t).map { $0 + sign * eps * $1 })
+            }
+            return try interp.run(f, inputs: shifted)[0].doubles[0]
+        }
+        let numeric = (try loss(1) - loss(-1)) / (2 * eps)
+        XCTAssertEqual(numeric, predicted, accuracy: tol * max(1, abs(numeric)), "\(what): finite difference vs gradient", line: line)
+        XCTAssertEqual(grads[0].doubles[0], try interp.run(f, inputs: inputs)[0].doubles[0], accuracy: 1e-12, "\(what): loss", line: line)
+        // The same gradient graph compiled (fp32) agrees with the fp32 interpreter.
+        let want = try Interpreter().run(g, inputs: inputs)
+        let got = try Executable(g, threads: 2).run(inputs)
+        for (w, o) in zip(want, got) {
+            // Relative to the tensor's scale: fp32 sums of many products differ in order, not in value.
+            let scale = max(w.floats.map { abs($0) }.max() ?? 0, 1e-6)
+            let worst = zip(w.floats, o.floats).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(what): compiled gradient", line: line)
+        }
+    }
+
+    func unary(_ op: OpKind, _ attrs: Attributes = [:], positive: Bool = false) throws {
+        try check(try lossFunction([.f32(3, 5)]) { b, a in try b.add1(op, [a[0]], attributes: attrs) }, positive: positive, "\(op) \(attrs)")
+    }
+
+    func testUnaryOps() throws {
+        for op in [OpKind.neg, .exp, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .silu, .softplus, .abs, .gelu, .erf] { try unary(op) }
+        try unary(.gelu, ["approximate": .symbol("tanh")])
+        for op in [OpKind.log, .sqrt, .rsqrt] { try unary(op, positive: true) }
+    }
+
+    func testBinaryOpsWithBroadcasting() throws {
+        for op in [OpKind.add, .sub, .mul, .div, .max, .min] {
+            try check(try lossFunction([.f32(2, 1, 4), .f32(3, 1)]) { b, a in try b.add1(op, a) }, positive: op == .div, "\(op)")
+        }
+    }
+
+    func testContractions() throws {
+        try check(try lossFunction([.f32(2, 1, 3, 4), .f32(5, 4, 2)]) { b, a in try b.add1(.matmul, a) }, "matmul")
+        try check(try lossFunction([.f32(2, 3, 4), .f32(4, 5), .f32(5)]) { b, a in try b.add1(.linear, a) }, "linear")
+    }
+
+    func testNormalizations() throws {
+        try check(try lossFunction([.f32(3, 6), .f32(6), .f32(6)]) { b, a in try b.add1(.layer_norm, a) }, "layer_norm")
+        try check(try lossFunction([.f32(3, 6), .f32(6)]) { b, a in try b.add1(.rms_norm, a) }, "rms_norm")
+        for training in [false, true] {
+            try check(try lossFunction([.f32(2, 3, 4), .f32(4), .f32(4), .f32(4), .f32(4)]) { b, a in
+                try b.add1(.batch_norm, a, attributes: ["training": .bool(training)])
+            }, positive: true, "batch_norm training=\(training)")
+        }
+        try check(try lossFunction([.f32(3, 5)]) { b, a in try b.add1(.softmax, a, attributes: ["axis": .int(0)]) }, "softmax")
+        try check(try lossFunction([.f32(3, 5)]) { b, a in try b.add1(.log_softmax, a) }, "log_softmax")
+    }
+
+    func testReductionsAndLayout() throws {
+        try check(try lossFunction([.f32(2, 3, 4)]) { b, a in try b.add1(.reduce_sum, a, attributes: ["axes": .ints([0, 2])]) }, "sum")
+        try check(try lossFunction([.f32(2, 3, 4)]) { b, a in try b.add1(.reduce_mean, a, attributes: ["axes": .ints([1]), "keepdims": .bool(true)]) }, "mean")
+        try check(try lossFunction([.f32(2, 3, 4)]) { b, a in try b.add1(.reduce_max, a, attributes: ["axes": .ints([-1])]) }, "max")
+        try check(try lossFunction([.f32(2, 3, 4)]) { b, a in try b.add1(.permute, a, attributes: ["perm": .ints([2, 0, 1])]) }, "permute")
+        try check(try lossFunction([.f32(2, 6)]) { b, a in try b.add1(.reshape, a, attributes: ["shape": .ints([3, 4])]) }, "reshape")
+        try check(try lossFunction([.f32(3, 1)]) { b, a in try b.add1(.broadcast, a, attributes: ["shape": .ints([2, 3, 4])]) }, "broadcast")
+        for step in [1, 2, 3] {
+            try check(try lossFunction([.f32(2, 9, 3)]) { b, a in
+                try b.add1(.slice, a, attributes: ["axis": .int(1), "start": .int(1), "end": .int(8), "step": .int(step)])
+            }, "slice step \(step)")
+        }
+        try check(try lossFunction([.f32(2, 1, 3), .f32(2, 4, 3)]) { b, a in try b.add1(.concat, a, attributes: ["axis": .int(1)]) }, "concat")
+        try check(try lossFunction([.f32(2, 5, 3)]) { b, a in
+            let parts = try b.add(.split, a, attributes: ["axis": .int(1), "sizes": .ints([2, 3])])
+            return try b.add1(.mul, [try b.add1(.reduce_sum, [parts[0]], attributes: ["axes": .ints([1]), "keepdims": .bool(true)]), parts[1]])
+        }, "split")
+        for (rev, exc) in [(false, false), (true, false), (false, true), (true, true)] {
+            try check(try lossFunction([.f32(3, 5)]) { b, a in
+                try b.add1(.cumsum, a, attributes: ["axis": .int(1), "reverse": .bool(rev), "exclusive": .bool(exc)])
+            }, "cumsum \(rev) \(exc)")
+        }
+    }
+
+    /// Zoo models whose ops all have rules: the FFN block and the weight-shared recursive FFN.
+    func testZooModels() throws {
+        for name in ["ffn-block", "recursive-ffn"] {
+            let traced = try Zoo.model(named: name)!.trace(input: .f32(1, 3, 512))
+            let b = FunctionBuilder(name: "loss")
+            var map: [ValueID: ValueID] = [:]
+            let f = traced.function
+            for a in f.arguments {
+                map[a] = f.role(of: a) == .param ? try b.addParam(f.name(of: a), f.type(of: a)) : try b.addInput(f.name(of: a), f.type(of: a))
+            }
+            for n in f.nodes { for (o, v) in zip(n.outputs, try b.add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)) { map[o] = v } }
+            let y = map[f.results[0]]!
+            let cot = try b.addInput("cot", b.type(of: y))
+            let loss = try b.add1(.reduce_sum, [try b.add1(.mul, [y, cot])], attributes: ["axes": .ints([0, 1, 2])])
+            let lf = b.finish(results: [loss])
+            let params = f.params.map { f.name(of: $0) }
+            try check(lf, wrt: ["x"] + params, tol: 1e-5, name)
+            let g = try gradient(of: lf, wrt: params)
+            XCTAssertEqual(g.results.count, 1 + params.count)
+        }
+    }
+
+    func testErrors() throws {
+        let b = FunctionBuilder(name: "f")
+        let x = try b.addInput("x", .f32(3))
+        let f = b.finish(results: [try b.add1(.exp, [x])])
+        XCTAssertThrowsError(try gradient(of: f, wrt: ["x"])) { XCTAssertTrue("\($0)".contains("scalar f32[] loss"), "\($0)") }
+        let l = try lossFunction([.f32(3)]) { b, a in try b.add1(.exp, a) }
+        XCTAssertThrowsError(try gradient(of: l, wrt: ["nope"])) { XCTAssertTrue("\($0)".contains("'nope' is not an argument"), "\($0)") }
+        let conv = try lossFunction([.f32(1, 4, 4, 2), .f32(3, 3, 2, 2)]) { b, a in try b.add1(.conv2d, a) }
+        XCTAssertThrowsError(try gradient(of: conv, wrt: ["a0"])) { XCTAssertTrue("\($0)".contains("no VJP rule for conv2d"), "\($0)") }
+    }
+}
