@@ -8,6 +8,21 @@ import KilnIR
 /// the interpreter and compiles. `fused` regions are inlined and `repeat` is unrolled in the
 /// gradient function, so shared weights get the sum of their per-application gradients.
 public func gradient(of f: Function, wrt: [String]) throws -> Function {
+    try gradientWithReport(of: f, wrt: wrt).function
+}
+
+/// A gradient function and what its backward part keeps from the forward part.
+public struct GradientReport {
+    public var function: Function
+    /// Forward values (by name in `function`) that backward ops read: what must be kept alive.
+    public var savedValues: [String]
+    /// Number of nodes in the forward and backward parts.
+    public var forwardNodes: Int
+    public var backwardNodes: Int
+}
+
+/// `gradient(of:wrt:)` plus which forward values the backward part uses.
+public func gradientWithReport(of f: Function, wrt: [String]) throws -> GradientReport {
     try f.verify()
     guard let loss = f.results.first, f.type(of: loss) == TensorType(.f32, []) else {
         let got = f.results.first.map { f.type(of: $0).description } ?? "nothing"
@@ -46,7 +61,13 @@ public func gradient(of f: Function, wrt: [String]) throws -> Function {
     for t in targets { results.append(try cot[map[t]!] ?? ctx.zeros(f.type(of: t))) }
     let g = b.finish(results: results)
     try g.verify()
-    return g
+    let forwardCount = tape.count
+    var forwardValues = Set<ValueID>()
+    for n in g.nodes.prefix(forwardCount) { forwardValues.formUnion(n.outputs) }
+    var saved = Set<ValueID>()
+    for n in g.nodes.dropFirst(forwardCount) { for v in n.inputs where forwardValues.contains(v) { saved.insert(v) } }
+    return GradientReport(function: g, savedValues: saved.sorted().map { g.name(of: $0) },
+                          forwardNodes: forwardCount, backwardNodes: g.nodes.count - forwardCount)
 }
 
 /// Copies `f`'s nodes into `b` (values mapped through `map`), inlining `fused` bodies and

@@ -17,6 +17,7 @@ struct DumpCommand: ParsableCommand {
           kiln dump ffn-block --emit kernels     # the lowered loop nests and GEMM steps
           kiln dump ffn-block --emit llvm        # optimized LLVM IR of the kernels
           kiln dump ffn-block --emit asm         # host assembly (zmm registers on AVX-512)
+          kiln dump ffn-block --grad             # the backward graph and the forward values it keeps
         """
     )
 
@@ -28,12 +29,23 @@ struct DumpCommand: ParsableCommand {
     @Option(help: "What to print: graph, kernels, llvm or asm.")
     var emit: String = "graph"
 
+    @Flag(help: "Print the gradient graph (loss and d loss / d parameter) and what it keeps from the forward pass.")
+    var grad = false
+
     func run() throws {
         try reportingErrors {
             guard ["graph", "kernels", "llvm", "asm"].contains(emit) else {
                 throw KilnError("--emit \(emit): choose graph, kernels, llvm or asm")
             }
-            let model = try options.load()
+            var model = try options.load()
+            if grad {
+                let (lossFn, how) = try LossFunction.wrap(model.function)
+                let report = try gradientWithReport(of: lossFn, wrt: lossFn.params.map { lossFn.name(of: $0) })
+                print("// gradient of \(how) with respect to \(lossFn.params.count) parameters")
+                print("// forward nodes \(report.forwardNodes), backward nodes \(report.backwardNodes)")
+                print("// saved from the forward pass (read by backward ops): \(report.savedValues.map { "%" + $0 }.joined(separator: ", "))")
+                model.function = report.function
+            }
             let f = model.function
             if emit != "graph" {
                 let program = try Lowering.lower(f)

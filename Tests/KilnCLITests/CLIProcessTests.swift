@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Kiln
 
 /// Runs the built `kiln` binary end to end: exit codes, stdout and stderr.
 final class CLIProcessTests: XCTestCase {
@@ -80,6 +81,17 @@ final class CLIProcessTests: XCTestCase {
         let s = try kiln(["run", "no-such-model"])
         XCTAssertNotEqual(s.status, 0)
         XCTAssertTrue(s.stderr.contains("convnext-block"), s.stderr)
+    }
+
+    func testGradWritesLossAndEveryParameterGradient() throws {
+        let out = try tempFile("g.safetensors", "")
+        let r = try kiln(["grad", "ffn-block", "--shape", "1x4x512", "--output", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let names = try SafeTensors.read(out).map(\.name)
+        XCTAssertEqual(names, ["loss", "norm.weight", "norm.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
+        let bad = try kiln(["grad", "convnext-block", "--shape", "1x8x8x96"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no VJP rule for conv2d"), bad.stderr)
     }
 
     func testDumpPrintsParseableIR() throws {
