@@ -17,7 +17,9 @@ enum VJP {
             return try normalization(n, g[0], c)
         case .reduce_sum, .reduce_mean, .reduce_max, .reshape, .permute, .slice, .concat, .split, .broadcast, .cumsum:
             return try layout(n, g, c)
-        case .embedding, .conv2d, .conv1d, .max_pool2d, .avg_pool2d, .linear_attention:
+        case .conv2d, .conv1d:
+            return try convolution(n, g[0], c)
+        case .embedding, .max_pool2d, .avg_pool2d, .linear_attention, .conv2d_backward_input, .conv2d_backward_weight:
             throw IRError("gradient: no VJP rule for \(n.op) yet")
         case .repeat, .fused:
             throw IRError("internal: \(n.op) should have been inlined before differentiation")

@@ -17,6 +17,8 @@ public enum OpKind: String, CaseIterable, Sendable, Hashable, CustomStringConver
     case matmul, linear, embedding
     // Convolutions and pooling (images NHWC, sequences NTC)
     case conv2d, conv1d, max_pool2d, avg_pool2d
+    // Gradients of conv2d (used by autodiff; ordinary ops otherwise)
+    case conv2d_backward_input, conv2d_backward_weight
     // Normalizations
     case layer_norm, rms_norm, batch_norm, softmax, log_softmax
     // Reductions

@@ -169,6 +169,7 @@ func structuredOps() -> [OpInfo] {
             flops: { _, outs, a in Double(outs[0].elementCount) * a.ints("window").reduce(1.0) { $0 * Double($1) } }))
     }
 
+    ops += convolutionGradientOps()
     ops += normalizationOps()
     ops += reductionOps()
     return ops

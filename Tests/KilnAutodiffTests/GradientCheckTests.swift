@@ -22,12 +22,13 @@ final class GradientCheckTests: XCTestCase {
         return HostTensor(shape: t.shape, doubles: (0..<t.elementCount).map { _ in positive ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) })
     }
 
-    func check(_ f: Function, wrt: [String]? = nil, positive: Bool = false, tol: Double = 1e-6, _ what: String, line: UInt = #line) throws {
+    func check(_ f: Function, wrt: [String]? = nil, positive: Bool = false, tol: Double = 1e-6, base: [String: HostTensor] = [:], eps: Double = 1e-5,
+               _ what: String, line: UInt = #line) throws {
         let names = wrt ?? f.arguments.map { f.name(of: $0) }.filter { $0 != "cot" }
         let g = try gradient(of: f, wrt: names)
         XCTAssertEqual(try parseFunction(g.printed()), g, "\(what): the gradient graph round-trips", line: line)
         var inputs: [String: HostTensor] = [:]
-        for a in f.arguments { inputs[f.name(of: a)] = values(f.type(of: a), seed: 1, name: f.name(of: a), positive: positive) }
+        for a in f.arguments { inputs[f.name(of: a)] = base[f.name(of: a)] ?? values(f.type(of: a), seed: 1, name: f.name(of: a), positive: positive) }
         let interp = Interpreter(precision: .f64)
         let grads = try interp.run(g, inputs: inputs)
         // Random direction over all differentiated arguments.
@@ -38,7 +39,6 @@ final class GradientCheckTests: XCTestCase {
             dirs[name] = t
             predicted += zip(grads[i + 1].doubles, t).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        let eps = 1e-5
         func loss(_ sign: Double) throws -> Double {
             var shifted = inputs
             for (name, t) in dirs {
@@ -54,9 +54,12 @@ final class GradientCheckTests: XCTestCase {
         let got = try Executable(g, threads: 2).run(inputs)
         for (w, o) in zip(want, got) {
             // Relative to the tensor's scale: fp32 sums of many products differ in order, not in value.
-            let scale = max(w.floats.map { abs($0) }.max() ?? 0, 1e-6)
-            let worst = zip(w.floats, o.floats).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(what): compiled gradient", line: line)
+            // A ReLU whose input sits at 0 up to rounding may take either side, so allow 0.1% of
+            // elements to differ (kinks), and require the rest to agree.
+            // At least 1: a loss that cancels to near 0 (a sum of +-1 products) is compared absolutely.
+            let scale = max(w.floats.map { abs($0) }.max() ?? 0, 1)
+            let off = zip(w.floats, o.floats).filter { abs($0 - $1) > 1e-4 * scale }.count
+            XCTAssertLessThanOrEqual(Double(off), 0.001 * Double(w.elementCount), "\(what): compiled gradient", line: line)
         }
     }
 
@@ -117,10 +120,27 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testConvolutions() throws {
+        let variants: [(TensorType, TensorType, Attributes)] = [
+            (.f32(2, 7, 6, 4), .f32(3, 3, 2, 6), ["stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]),
+            (.f32(1, 6, 6, 5), .f32(3, 3, 1, 5), ["padding": .ints([1, 1, 1, 1]), "groups": .int(5)]),
+            (.f32(1, 5, 5, 3), .f32(2, 2, 3, 4), ["stride": .ints([2, 2])]),
+        ]
+        for (xt, wt, attrs) in variants {
+            try check(try lossFunction([xt, wt, .f32(wt.shape[3])]) { b, a in try b.add1(.conv2d, a, attributes: attrs) }, "conv2d \(attrs)")
+        }
+        try check(try lossFunction([.f32(2, 11, 3), .f32(3, 3, 4), .f32(4)]) { b, a in
+            try b.add1(.conv1d, a, attributes: ["padding": .ints([4, 0]), "dilation": .int(2)])
+        }, "causal conv1d")
+    }
+
     /// Zoo models whose ops all have rules: the FFN block and the weight-shared recursive FFN.
     func testZooModels() throws {
-        for name in ["ffn-block", "recursive-ffn"] {
-            let traced = try Zoo.model(named: name)!.trace(input: .f32(1, 3, 512))
+        let inputs: [(String, TensorType)] = [("ffn-block", .f32(1, 3, 512)), ("recursive-ffn", .f32(1, 3, 512)),
+            ("convnext-block", .f32(1, 5, 4, 96)), ("mobilenetv2-block", .f32(2, 4, 5, 24)), ("resnet-basic-block", .f32(1, 4, 4, 64)),
+            ("hornet-block", .f32(1, 4, 5, 64)), ("inceptionnext-block", .f32(1, 6, 6, 96)), ("tcn-block", .f32(1, 9, 128))]
+        for (name, input) in inputs {
+            let traced = try Zoo.model(named: name)!.trace(input: input)
             let b = FunctionBuilder(name: "loss")
             var map: [ValueID: ValueID] = [:]
             let f = traced.function
@@ -130,10 +150,14 @@ final class GradientCheckTests: XCTestCase {
             for n in f.nodes { for (o, v) in zip(n.outputs, try b.add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)) { map[o] = v } }
             let y = map[f.results[0]]!
             let cot = try b.addInput("cot", b.type(of: y))
-            let loss = try b.add1(.reduce_sum, [try b.add1(.mul, [y, cot])], attributes: ["axes": .ints([0, 1, 2])])
+            let loss = try b.add1(.reduce_sum, [try b.add1(.mul, [y, cot])], attributes: ["axes": .ints(Array(0..<b.type(of: y).rank))])
             let lf = b.finish(results: [loss])
             let params = f.params.map { f.name(of: $0) }
-            try check(lf, wrt: ["x"] + params, tol: 1e-5, name)
+            // The model's own initial parameters (BatchNorm variances must stay positive).
+            var base: [String: HostTensor] = [:]
+            for (n, t) in traced.parameters { base[n] = HostTensor(shape: t.shape, doubles: t.doubles) }
+            // A small step so the direction rarely carries an activation across a ReLU kink.
+            try check(lf, wrt: ["x"] + params, tol: 1e-5, base: base, eps: 1e-7, name)
             let g = try gradient(of: lf, wrt: params)
             XCTAssertEqual(g.results.count, 1 + params.count)
         }
@@ -146,7 +170,7 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertThrowsError(try gradient(of: f, wrt: ["x"])) { XCTAssertTrue("\($0)".contains("scalar f32[] loss"), "\($0)") }
         let l = try lossFunction([.f32(3)]) { b, a in try b.add1(.exp, a) }
         XCTAssertThrowsError(try gradient(of: l, wrt: ["nope"])) { XCTAssertTrue("\($0)".contains("'nope' is not an argument"), "\($0)") }
-        let conv = try lossFunction([.f32(1, 4, 4, 2), .f32(3, 3, 2, 2)]) { b, a in try b.add1(.conv2d, a) }
-        XCTAssertThrowsError(try gradient(of: conv, wrt: ["a0"])) { XCTAssertTrue("\($0)".contains("no VJP rule for conv2d"), "\($0)") }
+        let pool = try lossFunction([.f32(1, 4, 4, 2)]) { b, a in try b.add1(.max_pool2d, a, attributes: ["window": .ints([2, 2]), "stride": .ints([2, 2])]) }
+        XCTAssertThrowsError(try gradient(of: pool, wrt: ["a0"])) { XCTAssertTrue("\($0)".contains("no VJP rule for max_pool2d"), "\($0)") }
     }
 }

@@ -14,6 +14,13 @@ enum EveryOp {
         let g = try b.addParam("bn.gamma", .f32(8)), be = try b.addParam("bn.beta", .f32(8))
         let m = try b.addParam("bn.mean", .f32(8)), v = try b.addParam("bn.var", .f32(8))
         var y = try b.add1(.conv2d, [x, w, bias], attributes: ["padding": .ints([1, 1, 0, 2]), "stride": .ints([2, 1]), "groups": .int(4), "dilation": .ints([1, 2])])
+        let gx = try b.add1(.conv2d_backward_input, [y, w], attributes: ["input_size": .ints([9, 9]), "padding": .ints([1, 1, 0, 2]),
+                                                                         "stride": .ints([2, 1]), "groups": .int(4), "dilation": .ints([1, 2])])
+        let gw = try b.add1(.conv2d_backward_weight, [x, y], attributes: ["kernel": .ints([3, 3]), "padding": .ints([1, 1, 0, 2]),
+                                                                           "stride": .ints([2, 1]), "groups": .int(4), "dilation": .ints([1, 2])])
+        y = try b.add1(.mul, [y, try b.add1(.reduce_sum, [try b.add1(.add, [try b.add1(.reduce_sum, [gx], attributes: ["axes": .ints([0, 1, 2, 3])]),
+                                                                            try b.add1(.reduce_sum, [gw], attributes: ["axes": .ints([0, 1, 2, 3])])])],
+                                                        attributes: ["axes": .ints([])])])
         y = try b.add1(.batch_norm, [y, g, be, m, v], attributes: ["training": .bool(true)])
         y = try b.add1(.max_pool2d, [y], attributes: ["window": .ints([2, 2]), "stride": .ints([1, 1]), "padding": .ints([1, 0, 1, 0])])
         y = try b.add1(.avg_pool2d, [y], attributes: ["window": .ints([2, 2]), "stride": .ints([2, 2])])

@@ -80,6 +80,10 @@ final class ExecutableTests: XCTestCase {
                              ["stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "grouped conv")
         try check(try single(.conv2d, [.f32(1, 7, 7, 5), .f32(7, 7, 1, 5), .f32(5)], ["padding": .ints([3, 3, 3, 3]), "groups": .int(5)]), "depthwise")
         try check(try single(.conv2d, [.f32(1, 1, 1, 3), .f32(1, 1, 3, 2)]), "1x1 image")
+        try check(try single(.conv2d_backward_input, [.f32(2, 3, 5, 6), .f32(3, 3, 2, 6)],
+                             ["input_size": .ints([7, 6]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd input")
+        try check(try single(.conv2d_backward_weight, [.f32(2, 7, 6, 4), .f32(2, 3, 5, 6)],
+                             ["kernel": .ints([3, 3]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd weight")
         try check(try single(.conv1d, [.f32(2, 13, 3), .f32(3, 3, 4), .f32(4)], ["padding": .ints([4, 0]), "dilation": .int(2)]), "causal conv1d")
         for op in [OpKind.max_pool2d, .avg_pool2d] {
             try check(try single(op, [.f32(1, 5, 4, 3)], ["window": .ints([3, 2]), "stride": .ints([2, 1]), "padding": .ints([1, 1, 0, 1])]), "\(op)")

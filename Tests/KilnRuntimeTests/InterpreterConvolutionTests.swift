@@ -72,3 +72,29 @@ final class InterpreterConvolutionTests: XCTestCase {
         } } }
     }
 }
+
+/// The conv2d gradient ops satisfy the adjoint identity with the (independently checked)
+/// forward conv2d: <conv(x, w), g> = <x, bwd_input(g, w)> = <w, bwd_weight(x, g)>.
+final class ConvolutionGradientOpTests: XCTestCase {
+    func testAdjointIdentity() throws {
+        let cases: [([Int], [Int], Attributes)] = [
+            ([2, 7, 6, 4], [3, 3, 2, 6], ["stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]),
+            ([1, 8, 8, 5], [7, 7, 1, 5], ["padding": .ints([3, 3, 3, 3]), "groups": .int(5)]),
+            ([1, 5, 6, 3], [2, 3, 3, 4], ["stride": .ints([2, 3])]),
+        ]
+        for (xs, ws, attrs) in cases {
+            let fwd = try OpCase(.conv2d, [TensorType(.f32, xs), TensorType(.f32, ws)], attrs)
+            let (x, w, y) = (fwd.inputs[0], fwd.inputs[1], fwd.outputs[0])
+            let os = fwd.outTypes[0].shape
+            let g = randoms(y.count, seed: 77)
+            var inAttrs = attrs, wAttrs = attrs
+            inAttrs["input_size"] = .ints([xs[1], xs[2]])
+            wAttrs["kernel"] = .ints([ws[0], ws[1]])
+            let dx = try OpCase(.conv2d_backward_input, [TensorType(.f32, os), TensorType(.f32, ws)], inAttrs, values: [g, w]).outputs[0]
+            let dw = try OpCase(.conv2d_backward_weight, [TensorType(.f32, xs), TensorType(.f32, os)], wAttrs, values: [x, g]).outputs[0]
+            let lhs = zip(y, g).reduce(0) { $0 + $1.0 * $1.1 }
+            XCTAssertEqual(zip(x, dx).reduce(0) { $0 + $1.0 * $1.1 }, lhs, accuracy: 1e-9 * max(1, abs(lhs)), "input gradient \(attrs)")
+            XCTAssertEqual(zip(w, dw).reduce(0) { $0 + $1.0 * $1.1 }, lhs, accuracy: 1e-9 * max(1, abs(lhs)), "weight gradient \(attrs)")
+        }
+    }
+}

@@ -17,6 +17,10 @@ extension LowerContext {
             lowerContraction(node, ins, inT, outs, outT)
         case .conv2d, .conv1d, .max_pool2d, .avg_pool2d:
             lowerConvolution(node, ins, inT, outs, outT)
+        case .conv2d_backward_input:
+            conv2dBackwardInput(ins, inT[0].shape, inT[1].shape, outs[0], outT[0].shape, a)
+        case .conv2d_backward_weight:
+            conv2dBackwardWeight(ins, inT[0].shape, inT[1].shape, outs[0], a)
         case .layer_norm, .rms_norm, .batch_norm, .softmax, .log_softmax:
             try lowerNormalization(node, ins, inT, outs, outT)
         case .reduce_sum, .reduce_mean, .reduce_max:

@@ -38,6 +38,10 @@ struct Engine<S: InterpScalar> {
             return [.float(Kernels<S>.conv2d(x, it[0].shape, ins[1].floats, it[1].shape, ins.count > 2 ? ins[2].floats : nil, ot[0].shape, a))]
         case .conv1d:
             return [.float(Kernels<S>.conv1d(x, it[0].shape, ins[1].floats, it[1].shape, ins.count > 2 ? ins[2].floats : nil, ot[0].shape, a))]
+        case .conv2d_backward_input:
+            return [.float(Kernels<S>.conv2dBackwardInput(x, it[0].shape, ins[1].floats, it[1].shape, ot[0].shape, a))]
+        case .conv2d_backward_weight:
+            return [.float(Kernels<S>.conv2dBackwardWeight(x, it[0].shape, ins[1].floats, it[1].shape, a.ints("kernel"), a))]
         case .max_pool2d, .avg_pool2d:
             return [.float(Kernels<S>.pool(n.op == .max_pool2d, x, it[0].shape, ot[0].shape, a))]
         case .layer_norm:

@@ -1,0 +1,78 @@
+import KilnIR
+
+extension LowerContext {
+    /// conv2d_backward_input in gather form (race-free): parallel over input rows; each input
+    /// pixel sums over the taps whose output pixel exists (stride divides the offset).
+    mutating func conv2dBackwardInput(_ ins: [Int], _ gs: [Int], _ ws: [Int], _ out: Int, _ xs: [Int], _ a: Attributes) {
+        let (h, wd, c) = (xs[1], xs[2], xs[3]), (kh, kw, cg, oc) = (ws[0], ws[1], ws[2], ws[3])
+        let (oh, ow) = (gs[1], gs[2]), groups = a.int("groups"), og = oc / groups
+        let s = a.ints("stride"), p = a.ints("padding"), d = a.ints("dilation")
+        let (g, w) = (ins[0], ins[1])
+        let pix: KExpr = (v("r") * .int(wd) + v("ix")) * .int(c)
+        let valid: KCond = .and(.and(.and(.ige(v("ny"), 0), .ilt(v("ny") % .int(s[0]), 1)), .ilt(v("ny") / .int(s[0]), .int(oh))),
+                                .and(.and(.ige(v("nx"), 0), .ilt(v("nx") % .int(s[1]), 1)), .ilt(v("nx") / .int(s[1]), .int(ow))))
+        let opix: KExpr = (((v("r") / .int(h)) * .int(oh) + v("ny") / .int(s[0])) * .int(ow) + v("nx") / .int(s[1])) * .int(oc)
+        let tap: KExpr = v("i") * .int(kw) + v("j")
+        let accumulate: [KStmt] = [
+            .letInt("op", opix),
+            .loop("grp", .int(groups), parallel: false, [
+                .loop("ci", .int(cg), parallel: false, [
+                    .variable("acc", .float(0)),
+                    .loop("oo", .int(og), parallel: false, [
+                        .assign("acc", fadd(.fvar("acc"), fmul(.load(g, v("op") + v("grp") * .int(og) + v("oo")),
+                                                             .load(w, (tap * .int(cg) + v("ci")) * .int(oc) + v("grp") * .int(og) + v("oo"))))),
+                    ]),
+                    .store(out, pix + v("grp") * .int(cg) + v("ci"), fadd(.load(out, pix + v("grp") * .int(cg) + v("ci")), .fvar("acc"))),
+                ]),
+            ]),
+        ]
+        let rows = xs[0] * h
+        kernel("conv_bwd_input", parallel: rows, [.loop("r", .int(rows), parallel: true, [
+            .loop("ix", .int(wd), parallel: false, [
+                .loop("c", .int(c), parallel: false, [.store(out, pix + v("c"), .float(0))]),
+                .loop("i", .int(kh), parallel: false, [
+                    .letInt("ny", v("r") % .int(h) + .int(p[0]) - v("i") * .int(d[0])),
+                    .loop("j", .int(kw), parallel: false, [
+                        .letInt("nx", v("ix") + .int(p[2]) - v("j") * .int(d[1])),
+                        .ifThen(valid, accumulate),
+                    ]),
+                ]),
+            ]),
+        ])])
+    }
+
+    /// conv2d_backward_weight: parallel over (tap, input channel within a group); each sums
+    /// x * grad over every output pixel, output channels innermost.
+    mutating func conv2dBackwardWeight(_ ins: [Int], _ xs: [Int], _ gs: [Int], _ out: Int, _ a: Attributes) {
+        let (h, wd, c) = (xs[1], xs[2], xs[3]), (oh, ow, oc) = (gs[1], gs[2], gs[3])
+        let k = a.ints("kernel"), groups = a.int("groups"), cg = c / groups, og = oc / groups
+        let s = a.ints("stride"), p = a.ints("padding"), d = a.ints("dilation")
+        let (x, g) = (ins[0], ins[1])
+        let rows = k[0] * k[1] * cg
+        let i: KExpr = (v("t") / .int(cg)) / .int(k[1]), j: KExpr = (v("t") / .int(cg)) % .int(k[1])
+        let inBounds: KCond = .and(.and(.ige(v("iy"), 0), .ilt(v("iy"), .int(h))), .and(.ige(v("ix"), 0), .ilt(v("ix"), .int(wd))))
+        kernel("conv_bwd_weight", parallel: rows, [.loop("t", .int(rows), parallel: true, [
+            .loop("o", .int(oc), parallel: false, [.store(out, v("t") * .int(oc) + v("o"), .float(0))]),
+            .loop("n", .int(xs[0]), parallel: false, [
+                .loop("oy", .int(oh), parallel: false, [
+                    .letInt("iy", v("oy") * .int(s[0]) - .int(p[0]) + i * .int(d[0])),
+                    .loop("ox", .int(ow), parallel: false, [
+                        .letInt("ix", v("ox") * .int(s[1]) - .int(p[2]) + j * .int(d[1])),
+                        .ifThen(inBounds, [
+                            .letInt("xb", ((v("n") * .int(h) + v("iy")) * .int(wd) + v("ix")) * .int(c) + v("t") % .int(cg)),
+                            .letInt("gb", ((v("n") * .int(oh) + v("oy")) * .int(ow) + v("ox")) * .int(oc)),
+                            .loop("grp", .int(groups), parallel: false, [
+                                .variable("xv", .load(x, v("xb") + v("grp") * .int(cg))),
+                                .loop("oo", .int(og), parallel: false, [
+                                    .store(out, v("t") * .int(oc) + v("grp") * .int(og) + v("oo"),
+                                           fadd(.load(out, v("t") * .int(oc) + v("grp") * .int(og) + v("oo")),
+                                                fmul(.fvar("xv"), .load(g, v("gb") + v("grp") * .int(og) + v("oo"))))),
+                                ]),
+                            ]),
+                        ]),
+                    ]),
+                ]),
+            ]),
+        ])])
+    }
+}
