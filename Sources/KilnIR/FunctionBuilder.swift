@@ -70,3 +70,20 @@ public final class FunctionBuilder {
         return function
     }
 }
+
+extension FunctionBuilder {
+    /// Adds `f`'s arguments (same names and roles) and nodes to this builder and returns the
+    /// builder values of `f`'s results: the start of any function that extends a model
+    /// (a loss, a gradient).
+    public func appendCopy(of f: Function) throws(IRError) -> [ValueID] {
+        var map: [ValueID: ValueID] = [:]
+        for a in f.arguments {
+            map[a] = f.role(of: a) == .param ? try addParam(f.name(of: a), f.type(of: a)) : try addInput(f.name(of: a), f.type(of: a))
+        }
+        for n in f.nodes {
+            let outs = try add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)
+            for (o, v) in zip(n.outputs, outs) { map[o] = v }
+        }
+        return f.results.map { map[$0]! }
+    }
+}

@@ -19,11 +19,7 @@ struct GradCommand: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(help: "Parameters as a .safetensors file.")
-    var params: String?
-
-    @Option(name: .customLong("input"), help: "An input as name=file.npy. Repeatable.")
-    var inputs: [String] = []
+    @OptionGroup var files: TensorFileOptions
 
     @Option(help: "Where to write the gradients (.safetensors).")
     var output: String?
@@ -41,19 +37,9 @@ struct GradCommand: ParsableCommand {
             var names = lossFn.params.map { lossFn.name(of: $0) }
             if wrtInputs { names = lossFn.inputs.filter { lossFn.type(of: $0).dtype == .f32 }.map { lossFn.name(of: $0) } + names }
             let g = try gradient(of: lossFn, wrt: names)
-            var paramValues: [String: HostTensor]?
-            if let params {
-                var d: [String: HostTensor] = [:]
-                for (n, t) in try SafeTensors.read(params) { d[n] = t }
-                paramValues = d
-            }
-            var given: [String: HostTensor] = [:]
-            for spec in inputs {
-                guard let eq = spec.firstIndex(of: "=") else { throw KilnError("--input \(spec): write name=file.npy") }
-                given[String(spec[..<eq])] = try NPY.read(String(spec[spec.index(after: eq)...]))
-            }
+            let (paramValues, given) = try files.load(for: g)
             let bound = try ArgumentBinder.bind(function: g, params: paramValues, defaults: model.parameters, inputs: given,
-                                                paramsFile: params ?? "params", seed: options.seed)
+                                                paramsFile: files.params ?? "params", seed: options.seed)
             let start = Date()
             let results = interpret ? try Interpreter().run(g, inputs: bound.values) : try Executable(g).run(bound.values)
             note(String(format: "loss = %@; gradients of %d tensors in %.3f s (%@)", how, names.count, Date().timeIntervalSince(start),

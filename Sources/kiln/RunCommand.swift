@@ -25,11 +25,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(help: "Parameters as a .safetensors file.")
-    var params: String?
-
-    @Option(name: .customLong("input"), help: "An input as name=file.npy (or just file.npy for a single-input model). Repeatable.")
-    var inputs: [String] = []
+    @OptionGroup var files: TensorFileOptions
 
     @Option(help: "Write the results: a .npy file (one result) or a .safetensors file (all results).")
     var output: String?
@@ -60,19 +56,9 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let model = try options.load()
             let f = model.function
-            var paramValues: [String: HostTensor]?
-            if let params {
-                var dict: [String: HostTensor] = [:]
-                for (name, t) in try SafeTensors.read(params) { dict[name] = t }
-                paramValues = dict
-            }
-            var given: [String: HostTensor] = [:]
-            for spec in inputs {
-                let (name, path) = try splitInputSpec(spec, function: f)
-                given[name] = try NPY.read(path)
-            }
+            let (paramValues, given) = try files.load(for: f)
             let bound = try ArgumentBinder.bind(function: f, params: paramValues, defaults: model.parameters,
-                                                inputs: given, paramsFile: params ?? "params", seed: options.seed)
+                                                inputs: given, paramsFile: files.params ?? "params", seed: options.seed)
             if !bound.generatedParams.isEmpty {
                 note("note: \(bound.generatedParams.count) parameters have no values; using seeded random values (seed \(options.seed))")
             } else if paramValues == nil && !f.params.isEmpty {
@@ -100,17 +86,6 @@ struct RunCommand: ParsableCommand {
             }
             if let output { try save(results, to: output) }
         }
-    }
-
-    /// `name=path` or, for a single-input function, just `path`.
-    func splitInputSpec(_ spec: String, function f: Function) throws -> (String, String) {
-        if let eq = spec.firstIndex(of: "=") {
-            return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
-        }
-        guard f.inputs.count == 1 else {
-            throw KilnError("--input \(spec): the model has \(f.inputs.count) inputs; write name=file.npy")
-        }
-        return (f.name(of: f.inputs[0]), spec)
     }
 
     func save(_ results: [HostTensor], to path: String) throws {

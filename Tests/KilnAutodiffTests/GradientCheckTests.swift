@@ -142,13 +142,8 @@ final class GradientCheckTests: XCTestCase {
         for (name, input) in inputs {
             let traced = try Zoo.model(named: name)!.trace(input: input)
             let b = FunctionBuilder(name: "loss")
-            var map: [ValueID: ValueID] = [:]
             let f = traced.function
-            for a in f.arguments {
-                map[a] = f.role(of: a) == .param ? try b.addParam(f.name(of: a), f.type(of: a)) : try b.addInput(f.name(of: a), f.type(of: a))
-            }
-            for n in f.nodes { for (o, v) in zip(n.outputs, try b.add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)) { map[o] = v } }
-            let y = map[f.results[0]]!
+            let y = try b.appendCopy(of: f)[0]
             let cot = try b.addInput("cot", b.type(of: y))
             let loss = try b.add1(.reduce_sum, [try b.add1(.mul, [y, cot])], attributes: ["axes": .ints(Array(0..<b.type(of: y).rank))])
             let lf = b.finish(results: [loss])

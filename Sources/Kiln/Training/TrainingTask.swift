@@ -60,15 +60,9 @@ extension LossFunction {
         let logitsType = f.type(of: f.results[0])
         guard logitsType.rank == 2 else { throw KilnError("cross-entropy needs logits [batch, classes], got \(logitsType)") }
         let b = FunctionBuilder(name: f.name + "_xent")
-        var map: [ValueID: ValueID] = [:]
-        for a in f.arguments {
-            map[a] = f.role(of: a) == .param ? try b.addParam(f.name(of: a), f.type(of: a)) : try b.addInput(f.name(of: a), f.type(of: a))
-        }
-        for n in f.nodes {
-            for (o, v) in zip(n.outputs, try b.add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)) { map[o] = v }
-        }
+        let logits = try b.appendCopy(of: f)[0]
         let labels = try b.addInput("labels", logitsType)
-        let logp = try b.add1(.log_softmax, [map[f.results[0]]!], attributes: ["axis": .int(-1)])
+        let logp = try b.add1(.log_softmax, [logits], attributes: ["axis": .int(-1)])
         let total = try b.add1(.reduce_sum, [try b.add1(.mul, [logp, labels])], attributes: ["axes": .ints([0, 1])])
         let scale = try b.add1(.constant, [], attributes: ["shape": .ints([]), "value": .float(-1 / Double(logitsType.shape[0]))])
         return b.finish(results: [try b.add1(.mul, [total, scale])])
