@@ -30,3 +30,34 @@ extension VJP {
         return result
     }
 }
+
+extension VJP {
+    /// max_pool2d routes to each window's first maximum; avg_pool2d is the transpose of a
+    /// depthwise all-ones convolution applied to grad / (in-bounds count); embedding scatters
+    /// rows back into the table (the ids get no cotangent).
+    static func pooling(_ n: Node, _ g: ValueID, _ c: GradContext) throws -> [ValueID?] {
+        let a = n.attributes
+        if n.op == .embedding {
+            let (table, ids) = (n.inputs[0], n.inputs[1])
+            return [try c.op(.embedding_backward, [ids, g], ["rows": .int(c.shape(table)[0])]), nil]
+        }
+        let x = n.inputs[0], xs = c.shape(x), gs = c.shape(g)
+        if n.op == .max_pool2d {
+            return [try c.op(.max_pool2d_backward, [x, g], ["window": a["window"]!, "stride": a["stride"]!, "padding": a["padding"]!])]
+        }
+        let k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
+        var counts: [Double] = []
+        for y in 0..<gs[1] {
+            for xo in 0..<gs[2] {
+                let rows = (0..<k[0]).filter { let iy = y * s[0] - p[0] + $0; return iy >= 0 && iy < xs[1] }.count
+                let cols = (0..<k[1]).filter { let ix = xo * s[1] - p[2] + $0; return ix >= 0 && ix < xs[2] }.count
+                counts.append(Double(rows * cols))
+            }
+        }
+        let count = try c.op(.constant, [], ["shape": .ints([1, gs[1], gs[2], 1]), "values": .floats(counts)])
+        let ones = try c.op(.constant, [], ["shape": .ints([k[0], k[1], 1, xs[3]]), "value": .float(1)])
+        let attrs: Attributes = ["input_size": .ints([xs[1], xs[2]]), "stride": .ints(s), "padding": .ints(p),
+                                 "dilation": .ints([1, 1]), "groups": .int(xs[3])]
+        return [try c.op(.conv2d_backward_input, [try c.div(g, count), ones], attrs)]
+    }
+}

@@ -19,7 +19,9 @@ enum VJP {
             return try layout(n, g, c)
         case .conv2d, .conv1d:
             return try convolution(n, g[0], c)
-        case .embedding, .max_pool2d, .avg_pool2d, .linear_attention, .conv2d_backward_input, .conv2d_backward_weight:
+        case .max_pool2d, .avg_pool2d, .embedding:
+            return try pooling(n, g[0], c)
+        case .linear_attention, .conv2d_backward_input, .conv2d_backward_weight, .max_pool2d_backward, .embedding_backward:
             throw IRError("gradient: no VJP rule for \(n.op) yet")
         case .repeat, .fused:
             throw IRError("internal: \(n.op) should have been inlined before differentiation")

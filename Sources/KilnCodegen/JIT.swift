@@ -48,8 +48,9 @@ public final class JIT: @unchecked Sendable {
         let (mod, tsc) = module.release()
         let tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc)!  // takes the module
         LLVMOrcDisposeThreadSafeContext(tsc)                   // the TSM keeps the context alive
+        // LLVM 14 takes the module even when adding fails, so it is not disposed here
+        // (doing so, as the usual recipe says, is a double free).
         if let err = LLVMOrcLLJITAddLLVMIRModuleWithRT(jit, tracker, tsm) {
-            LLVMOrcDisposeThreadSafeModule(tsm)
             LLVMOrcReleaseResourceTracker(tracker)
             try check(err, "adding a module to the JIT")
         }

@@ -18,7 +18,7 @@ public enum OpKind: String, CaseIterable, Sendable, Hashable, CustomStringConver
     // Convolutions and pooling (images NHWC, sequences NTC)
     case conv2d, conv1d, max_pool2d, avg_pool2d
     // Gradients of conv2d (used by autodiff; ordinary ops otherwise)
-    case conv2d_backward_input, conv2d_backward_weight
+    case conv2d_backward_input, conv2d_backward_weight, max_pool2d_backward, embedding_backward
     // Normalizations
     case layer_norm, rms_norm, batch_norm, softmax, log_softmax
     // Reductions

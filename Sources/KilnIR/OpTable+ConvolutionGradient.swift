@@ -19,6 +19,29 @@ func convOutput(_ kind: OpKind, _ hw: [Int], _ k: [Int], _ a: Attributes) throws
 
 func convolutionGradientOps() -> [OpInfo] {
     [
+        // max_pool2d_backward(x [N,H,W,C], grad [N,OH,OW,C]) {window, stride, padding} -> dx: each
+        // window's cotangent goes to its first maximal element.
+        OpInfo(
+            kind: .max_pool2d_backward, category: .pooling, operandNames: ["x", "grad"], minInputs: 2, maxInputs: 2, outputs: .fixed(1),
+            // Built from shared functions: reading OpInfo.table here would deadlock its lazy initialization.
+            attributes: poolAttributeSpecs(), regionCount: 0, allowsUnknownAttributes: false,
+            inferTypes: { ins, a, _ throws(IRError) in
+                guard try pooledType(.max_pool2d_backward, ins[0], a) == ins[1] else { throw mismatch(.max_pool2d_backward, "grad must be the pooled shape of x", ins[0], ins[1]) }
+                return [ins[0]]
+            },
+            flops: { ins, _, a in Double(ins[1].elementCount) * a.ints("window").reduce(1.0) { $0 * Double($1) } }),
+        // embedding_backward(ids i32[...], grad [..., D]) {rows} -> dtable [rows, D]: scatter-add.
+        OpInfo(
+            kind: .embedding_backward, category: .contraction, operandNames: ["ids", "grad"], minInputs: 2, maxInputs: 2, outputs: .fixed(1),
+            attributes: [AttributeSpec("rows", .int, check: Checks.positive)], regionCount: 0, allowsUnknownAttributes: false,
+            inferTypes: { ins, a, _ throws(IRError) in
+                guard ins[0].dtype == .i32, ins[1].dtype == .f32, ins[1].rank == ins[0].rank + 1,
+                      Array(ins[1].shape.dropLast()) == ins[0].shape else {
+                    throw mismatch(.embedding_backward, "grad must be f32[ids..., D] for i32 ids", ins[0], ins[1])
+                }
+                return [TensorType(.f32, [a.int("rows"), ins[1].shape.last!])]
+            },
+            flops: { ins, _, _ in Double(ins[1].elementCount) }),
         // conv2d_backward_input(g [N,OH,OW,O], weight [KH,KW,C/groups,O]) {input_size [H,W], ...} -> dx [N,H,W,C]
         OpInfo(
             kind: .conv2d_backward_input, category: .convolution, operandNames: ["grad", "weight"], minInputs: 2, maxInputs: 2,

@@ -148,24 +148,8 @@ func structuredOps() -> [OpInfo] {
     for kind in [OpKind.max_pool2d, .avg_pool2d] {
         ops.append(OpInfo(
             kind: kind, category: .pooling, operandNames: ["x"], minInputs: 1, maxInputs: 1, outputs: .fixed(1),
-            attributes: [
-                AttributeSpec("window", .ints, check: Checks.count(2, Checks.positive)),
-                AttributeSpec("stride", .ints, check: Checks.count(2, Checks.positive)),
-                AttributeSpec("padding", .ints, default: .ints([0, 0, 0, 0]), check: Checks.count(4, Checks.nonNegative)),
-            ],
-            regionCount: 0, allowsUnknownAttributes: false,
-            inferTypes: { ins, a, _ throws(IRError) in
-                let x = ins[0]
-                try requireF32(kind, ins, ["x"])
-                try requireRank(kind, "x", x, 4)
-                let k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
-                guard p[0] < k[0], p[1] < k[0], p[2] < k[1], p[3] < k[1] else {
-                    throw IRError("\(kind): padding \(p) must be smaller than the window \(k)")
-                }
-                let oh = try windowOutput(kind, input: x.shape[1], kernel: k[0], stride: s[0], dilation: 1, padBefore: p[0], padAfter: p[1])
-                let ow = try windowOutput(kind, input: x.shape[2], kernel: k[1], stride: s[1], dilation: 1, padBefore: p[2], padAfter: p[3])
-                return [TensorType(.f32, [x.shape[0], oh, ow, x.shape[3]])]
-            },
+            attributes: poolAttributeSpecs(), regionCount: 0, allowsUnknownAttributes: false,
+            inferTypes: { ins, a, _ throws(IRError) in [try pooledType(kind, ins[0], a)] },
             flops: { _, outs, a in Double(outs[0].elementCount) * a.ints("window").reduce(1.0) { $0 * Double($1) } }))
     }
 
@@ -173,4 +157,26 @@ func structuredOps() -> [OpInfo] {
     ops += normalizationOps()
     ops += reductionOps()
     return ops
+}
+
+/// window, stride, padding: the attributes of pooling (and of its gradient).
+func poolAttributeSpecs() -> [AttributeSpec] {
+    [
+        AttributeSpec("window", .ints, check: Checks.count(2, Checks.positive)),
+        AttributeSpec("stride", .ints, check: Checks.count(2, Checks.positive)),
+        AttributeSpec("padding", .ints, default: .ints([0, 0, 0, 0]), check: Checks.count(4, Checks.nonNegative)),
+    ]
+}
+
+/// The pooled type of x (NHWC); padding must be smaller than the window.
+func pooledType(_ kind: OpKind, _ x: TensorType, _ a: Attributes) throws(IRError) -> TensorType {
+    try requireF32(kind, [x], ["x"])
+    try requireRank(kind, "x", x, 4)
+    let k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
+    guard p[0] < k[0], p[1] < k[0], p[2] < k[1], p[3] < k[1] else {
+        throw IRError("\(kind): padding \(p) must be smaller than the window \(k)")
+    }
+    let oh = try windowOutput(kind, input: x.shape[1], kernel: k[0], stride: s[0], dilation: 1, padBefore: p[0], padAfter: p[1])
+    let ow = try windowOutput(kind, input: x.shape[2], kernel: k[1], stride: s[1], dilation: 1, padBefore: p[2], padAfter: p[3])
+    return TensorType(.f32, [x.shape[0], oh, ow, x.shape[3]])
 }

@@ -84,6 +84,8 @@ final class ExecutableTests: XCTestCase {
                              ["input_size": .ints([7, 6]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd input")
         try check(try single(.conv2d_backward_weight, [.f32(2, 7, 6, 4), .f32(2, 3, 5, 6)],
                              ["kernel": .ints([3, 3]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd weight")
+        try check(try single(.max_pool2d_backward, [.f32(2, 5, 4, 3), .f32(2, 3, 4, 3)], ["window": .ints([3, 2]), "stride": .ints([2, 1]), "padding": .ints([1, 1, 0, 1])]), "maxpool bwd")
+        try check(try single(.embedding_backward, [.i32(2, 7), .f32(2, 7, 3)], ["rows": .int(5)]), "embedding bwd")
         try check(try single(.conv1d, [.f32(2, 13, 3), .f32(3, 3, 4), .f32(4)], ["padding": .ints([4, 0]), "dilation": .int(2)]), "causal conv1d")
         for op in [OpKind.max_pool2d, .avg_pool2d] {
             try check(try single(op, [.f32(1, 5, 4, 3)], ["window": .ints([3, 2]), "stride": .ints([2, 1]), "padding": .ints([1, 1, 0, 1])]), "\(op)")
@@ -111,6 +113,11 @@ final class ExecutableTests: XCTestCase {
             try check(try single(.cumsum, [.f32(3, 5, 2)], ["axis": .int(1), "reverse": .bool(rev), "exclusive": .bool(exc)]), "cumsum")
         }
         try check(try single(.constant, [], ["shape": .ints([2, 2]), "values": .floats([1, 2, 3, 4])]), "constant")
+        // An i32 constant feeding an embedding must hold integers, not float bit patterns.
+        let b = FunctionBuilder(name: "const_ids")
+        let table = try b.addInput("table", .f32(5, 2))
+        let ids = try b.add1(.constant, [], attributes: ["dtype": .symbol("i32"), "shape": .ints([3]), "values": .floats([4, 0, 2])])
+        try check(b.finish(results: [try b.add1(.embedding, [table, ids])]), "i32 constant ids")
     }
 
     func testLinearAttentionEveryGate() throws {

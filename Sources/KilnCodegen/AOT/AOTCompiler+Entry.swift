@@ -56,8 +56,9 @@ extension AOTCompiler {
         for (i, buf) in args.enumerated() { copyBytes(pointer(buf), element(param(1), i, i8p), program.buffers[buf].elements * 4) }
         for (i, buf) in program.buffers.enumerated() {
             guard let c = buf.constant else { continue }
-            var elems: [LLVMValueRef?] = c.map { m.float($0) }
-            let arr = elems.withUnsafeMutableBufferPointer { LLVMConstArray(m.f32, $0.baseAddress, UInt32(c.count))! }
+            // i32 constants (ids) are stored as integers, as kernels load them.
+            var elems: [LLVMValueRef?] = buf.isInt ? c.map { LLVMConstInt(m.i32, UInt64(UInt32(bitPattern: Int32($0))), 0) } : c.map { m.float($0) }
+            let arr = elems.withUnsafeMutableBufferPointer { LLVMConstArray(buf.isInt ? m.i32 : m.f32, $0.baseAddress, UInt32(c.count))! }
             let g = LLVMAddGlobal(m.module, LLVMTypeOf(arr), "\(cName)_const\(i)")!
             LLVMSetInitializer(g, arr)
             LLVMSetGlobalConstant(g, 1)

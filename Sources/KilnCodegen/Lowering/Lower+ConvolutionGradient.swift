@@ -76,3 +76,66 @@ extension LowerContext {
         ])])
     }
 }
+
+extension LowerContext {
+    /// Gather form: each input element sums the cotangents of the windows whose first maximum it is.
+    mutating func maxPoolBackward(_ ins: [Int], _ xs: [Int], _ gs: [Int], _ out: Int, _ a: Attributes) {
+        let (h, wd, c) = (xs[1], xs[2], xs[3]), (oh, ow) = (gs[1], gs[2])
+        let k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
+        let (x, g) = (ins[0], ins[1])
+        let n: KExpr = v("r") / .int(h)
+        let valid: KCond = .and(.and(.and(.ige(v("ny"), 0), .ilt(v("ny") % .int(s[0]), 1)), .ilt(v("ny") / .int(s[0]), .int(oh))),
+                                .and(.and(.ige(v("nx"), 0), .ilt(v("nx") % .int(s[1]), 1)), .ilt(v("nx") / .int(s[1]), .int(ow))))
+        let wy: KExpr = (v("ny") / .int(s[0])) * .int(s[0]) - .int(p[0]) + v("ii")
+        let wx: KExpr = (v("nx") / .int(s[1])) * .int(s[1]) - .int(p[2]) + v("jj")
+        let inWindow: KCond = .and(.and(.ige(v("wy"), 0), .ilt(v("wy"), .int(h))), .and(.ige(v("wx"), 0), .ilt(v("wx"), .int(wd))))
+        let xv: KExpr = .load(x, ((n * .int(h) + v("wy")) * .int(wd) + v("wx")) * .int(c) + v("ch"))
+        let findMax: [KStmt] = [
+            .variable("best", .float(-.infinity)),
+            .variable("at", .float(-1)),
+            .loop("ii", .int(k[0]), parallel: false, [
+                .letInt("wy", wy),
+                .loop("jj", .int(k[1]), parallel: false, [
+                    .letInt("wx", wx),
+                    .ifThen(inWindow, [.ifThen(.flt(.fvar("best"), xv), [
+                        .assign("best", xv),
+                        .assign("at", .toFloat(v("ii") * .int(k[1]) + v("jj"))),
+                    ])]),
+                ]),
+            ]),
+        ]
+        let mine: KCond = .flt(.call(.abs, fsub(.fvar("at"), .toFloat(v("i") * .int(k[1]) + v("j")))), .float(0.5))
+        let gv: KExpr = .load(g, ((n * .int(oh) + v("ny") / .int(s[0])) * .int(ow) + v("nx") / .int(s[1])) * .int(c) + v("ch"))
+        let rows = xs[0] * h
+        kernel("maxpool_bwd", parallel: rows, [.loop("r", .int(rows), parallel: true, [
+            .loop("ix", .int(wd), parallel: false, [
+                .loop("ch", .int(c), parallel: false, [
+                    .variable("acc", .float(0)),
+                    .loop("i", .int(k[0]), parallel: false, [
+                        .letInt("ny", v("r") % .int(h) + .int(p[0]) - v("i")),
+                        .loop("j", .int(k[1]), parallel: false, [
+                            .letInt("nx", v("ix") + .int(p[2]) - v("j")),
+                            .ifThen(valid, findMax + [.ifThen(mine, [.assign("acc", fadd(.fvar("acc"), gv))])]),
+                        ]),
+                    ]),
+                    .store(out, (v("r") * .int(wd) + v("ix")) * .int(c) + v("ch"), .fvar("acc")),
+                ]),
+            ]),
+        ])])
+    }
+
+    /// Scatter-add split by column, so threads never write the same element; ids are clamped
+    /// here and rejected by the executor when out of range.
+    mutating func embeddingBackward(_ ins: [Int], _ count: Int, _ os: [Int], _ out: Int) {
+        let (rows, d) = (os[0], os[1])
+        idLimits[ins[0]] = min(idLimits[ins[0]] ?? rows, rows)
+        let id: KExpr = .iop(.min, .iop(.max, .loadInt(ins[0], v("r")), 0), .int(rows - 1))
+        kernel("embedding_bwd", parallel: d, [.loop("j", .int(d), parallel: true, [
+            .loop("e", .int(rows), parallel: false, [.store(out, v("e") * .int(d) + v("j"), .float(0))]),
+            .loop("r", .int(count), parallel: false, [
+                .letInt("id", id),
+                .store(out, v("id") * .int(d) + v("j"), fadd(.load(out, v("id") * .int(d) + v("j")), .load(ins[1], v("r") * .int(d) + v("j")))),
+            ]),
+        ])])
+    }
+}

@@ -21,6 +21,10 @@ extension LowerContext {
             conv2dBackwardInput(ins, inT[0].shape, inT[1].shape, outs[0], outT[0].shape, a)
         case .conv2d_backward_weight:
             conv2dBackwardWeight(ins, inT[0].shape, inT[1].shape, outs[0], a)
+        case .max_pool2d_backward:
+            maxPoolBackward(ins, inT[0].shape, inT[1].shape, outs[0], a)
+        case .embedding_backward:
+            embeddingBackward(ins, inT[0].elementCount, outT[0].shape, outs[0])
         case .layer_norm, .rms_norm, .batch_norm, .softmax, .log_softmax:
             try lowerNormalization(node, ins, inT, outs, outT)
         case .reduce_sum, .reduce_mean, .reduce_max:

@@ -48,7 +48,13 @@ public final class Executable: @unchecked Sendable {
         }
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
         for (i, b) in program.buffers.enumerated() {
-            if let c = b.constant { pointer(i).update(from: c, count: c.count) }
+            guard let c = b.constant else { continue }
+            if b.isInt {
+                // i32 constants (ids) are stored as integers, as kernels load them.
+                UnsafeMutableRawPointer(pointer(i)).assumingMemoryBound(to: Int32.self).update(from: c.map { Int32($0) }, count: c.count)
+            } else {
+                pointer(i).update(from: c, count: c.count)
+            }
         }
         if kind == .compiled { gemms = try (0..<self.threads).map { _ in try Gemm(target: target) } }
     }

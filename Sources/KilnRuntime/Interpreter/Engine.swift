@@ -42,6 +42,11 @@ struct Engine<S: InterpScalar> {
             return [.float(Kernels<S>.conv2dBackwardInput(x, it[0].shape, ins[1].floats, it[1].shape, ot[0].shape, a))]
         case .conv2d_backward_weight:
             return [.float(Kernels<S>.conv2dBackwardWeight(x, it[0].shape, ins[1].floats, it[1].shape, a.ints("kernel"), a))]
+        case .max_pool2d_backward:
+            return [.float(Kernels<S>.maxPoolBackward(x, it[0].shape, ins[1].floats, it[1].shape, a))]
+        case .embedding_backward:
+            guard case .int(let ids) = ins[0] else { throw RuntimeError("embedding_backward: ids must be i32") }
+            return [.float(try Kernels<S>.embeddingBackward(ids, ins[1].floats, rows: a.int("rows"), dim: it[1].shape.last!))]
         case .max_pool2d, .avg_pool2d:
             return [.float(Kernels<S>.pool(n.op == .max_pool2d, x, it[0].shape, ot[0].shape, a))]
         case .layer_norm:
