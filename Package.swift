@@ -2,6 +2,10 @@
 import PackageDescription
 
 // Kiln: a differentiable compute-graph compiler for CPUs.
+// LLVM 14's headers live outside the default include path (Debian's llvm-14-dev): every target
+// that imports CLLVM (directly or through KilnCodegen) gets the include path.
+let llvmFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14/include"])]
+
 // The target list reads as the pipeline: IR -> front end -> (passes, autodiff, codegen) -> runtime -> API -> CLI.
 let package = Package(
     name: "Kiln",
@@ -30,5 +34,13 @@ let package = Package(
         .testTarget(name: "KilnFrontendTests", dependencies: ["KilnFrontend", "Kiln"]),
         .testTarget(name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "Kiln"]),
         .testTarget(name: "KilnCLITests", dependencies: ["Kiln"]),
+        // LLVM backend: system libraries (apt-get install llvm-14-dev libopenblas-dev), codegen, its tests and GEMM benchmark.
+        .systemLibrary(name: "CLLVM", path: "Sources/CLLVM"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "KilnCodegen", dependencies: ["KilnIR", "CLLVM"], swiftSettings: llvmFlags),
+        .testTarget(name: "KilnCodegenTests", dependencies: ["KilnCodegen", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
+        .executableTarget(name: "kiln-gemm-bench", dependencies: ["KilnCodegen", "COpenBLAS"], path: "Benchmarks/GemmBench",
+                          swiftSettings: llvmFlags),
     ]
 )
