@@ -1,0 +1,174 @@
+import Foundation
+
+/// Single-precision GEMM through Kiln's own JIT-compiled micro-kernel:
+/// row-major `C[m,n] = A[m,k] · B[k,n]`, or `C += A·B` with `accumulate`.
+///
+/// BLIS-style blocking. B is packed in `kc x nc` blocks of NR-wide micro-panels (one micro-panel
+/// stays in L1 while the micro-kernel sweeps the A block); A in `mc x kc` blocks of MR-high
+/// micro-panels (L2). Panels are zero-padded to whole tiles and K to the unroll factor, so the
+/// kernel never reads past a packed buffer; C edge tiles are stored with row guards and lane
+/// masks, so nothing outside C's `m x n` block (with its `ldc` stride) is touched.
+///
+/// Not thread-safe: the packing buffers belong to the instance; use one `Gemm` per thread.
+public final class Gemm: @unchecked Sendable {
+    typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                       Int64, Int64, Int64, Int64) -> Void
+    public let target: HostTarget
+    public let tile: GemmTile
+    /// Cache blocking: K per packed panel, rows of A per packed block, columns of B per block.
+    public let kc: Int, mc: Int, nc: Int
+    /// LLVM IR (after O3) and assembly of the micro-kernels, for `kiln dump --emit llvm|asm`.
+    public let llvmIR: String
+    public let assembly: String
+
+    private let code: CompiledCode
+    /// Micro-kernel by height (every height in `tile.heights`).
+    private let kernels: [Kernel?]
+    private let packA: UnsafeMutablePointer<Float>
+    private let packB: UnsafeMutablePointer<Float>
+
+    public init(target: HostTarget = .host, jit: JIT? = nil, kc: Int = 256, mcPanels: Int = 16, nc: Int = 3072) throws {
+        self.target = target
+        let tile = GemmTile.forTarget(target)
+        self.tile = tile
+        self.kc = max(tile.unroll, kc / tile.unroll * tile.unroll)
+        self.mc = tile.mr * max(1, mcPanels)
+        self.nc = max(tile.nr, nc / tile.nr * tile.nr)
+
+        let module = try Module(name: "kiln_sgemm_\(tile.mr)x\(tile.nr)_\(target.cpu)", target: target)
+        for h in tile.heights { GemmMicroKernel.emit(into: module, tile: tile.withRows(h)) }
+        try module.verify()
+        try module.optimize()
+        llvmIR = module.llvmIR
+        assembly = try module.emitAssembly()
+        let jit = try jit ?? JIT(target: target)
+        code = try jit.add(module)
+        var kernels = [Kernel?](repeating: nil, count: tile.mr + 1)
+        for h in tile.heights {
+            kernels[h] = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.withRows(h))), to: Kernel.self)
+        }
+        self.kernels = kernels
+        packA = Gemm.alignedFloats(mc * self.kc)
+        packB = Gemm.alignedFloats(self.nc * self.kc)
+    }
+
+    deinit {
+        packA.deallocate()
+        packB.deallocate()
+    }
+
+    static func alignedFloats(_ n: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: n)
+    }
+
+    /// Row heights used to cover `rows` rows: full tiles, then the remainder split exactly
+    /// into smaller compiled heights (13 -> 8, 4, 1).
+    func panelHeights(_ rows: Int) -> [Int] {
+        var out = [Int](repeating: tile.mr, count: rows / tile.mr)
+        var rest = rows % tile.mr
+        for h in tile.heights.dropFirst() where rest > 0 {
+            while rest >= h { out.append(h); rest -= h }
+        }
+        return out
+    }
+
+    /// `C = A·B` (or `C += A·B` when `accumulate`), all row-major; leading dimensions in
+    /// elements. Reads exactly `A[0..<m, 0..<k]`, `B[0..<k, 0..<n]` and writes exactly
+    /// `C[0..<m, 0..<n]`.
+    public func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size")
+        precondition(lda >= max(k, 1) && ldb >= max(n, 1) && ldc >= max(n, 1), "sgemm: leading dimension too small")
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let nr = tile.nr, u = tile.unroll
+        for jc in stride(from: 0, to: n, by: nc) {
+            let nb = min(nc, n - jc)
+            for pc in stride(from: 0, to: k, by: kc) {
+                let kb = min(kc, k - pc)
+                let kPadded = (kb + u - 1) / u * u
+                packB(b + pc * ldb + jc, ldb: ldb, k: kb, n: nb, kPadded: kPadded)
+                let acc: Int64 = (accumulate || pc > 0) ? 1 : 0
+                for ic in stride(from: 0, to: m, by: mc) {
+                    let mb = min(mc, m - ic)
+                    let heights = panelHeights(mb)
+                    packA(a + ic * lda + pc, lda: lda, heights: heights, k: kb, kPadded: kPadded)
+                    for jr in stride(from: 0, to: nb, by: nr) {
+                        let bp = UnsafePointer(packB + jr * kPadded)
+                        let nValid = Int64(min(nr, nb - jr))
+                        var row = 0
+                        for h in heights {
+                            kernels[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp,
+                                                        c + (ic + row) * ldc + jc + jr, Int64(ldc), Int64(h), nValid, acc)
+                            row += h
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs `k x n` of B into NR-wide micro-panels laid out [panel][kPadded][NR], zero-padded.
+    private func packB(_ src: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, kPadded: Int) {
+        let nr = tile.nr
+        var out = packB
+        for j0 in stride(from: 0, to: n, by: nr) {
+            let w = min(nr, n - j0)
+            var s = src + j0
+            if w == nr {
+                for _ in 0..<k {
+                    copyFloats(from: s, to: out, count: nr)
+                    s += ldb
+                    out += nr
+                }
+            } else {
+                for _ in 0..<k {
+                    out.update(from: s, count: w)
+                    (out + w).update(repeating: 0, count: nr - w)
+                    s += ldb
+                    out += nr
+                }
+            }
+            if kPadded > k {
+                out.update(repeating: 0, count: (kPadded - k) * nr)
+                out += (kPadded - k) * nr
+            }
+        }
+    }
+
+    /// Packs rows of A into micro-panels of the given heights, laid out [panel][kPadded][h].
+    private func packA(_ src: UnsafePointer<Float>, lda: Int, heights: [Int], k: Int, kPadded: Int) {
+        var out = packA
+        var row = 0
+        for h in heights {
+            for r in 0..<h {
+                var s = src + (row + r) * lda
+                var o = out + r
+                for _ in 0..<k {
+                    o.pointee = s.pointee
+                    s += 1
+                    o += h
+                }
+            }
+            if kPadded > k { (out + k * h).update(repeating: 0, count: (kPadded - k) * h) }
+            out += h * kPadded
+            row += h
+        }
+    }
+}
+
+/// Copies `count` floats (a multiple of 16) with 64-byte vector moves.
+@inline(__always)
+private func copyFloats(from s: UnsafePointer<Float>, to d: UnsafeMutablePointer<Float>, count: Int) {
+    let src = UnsafeRawPointer(s), dst = UnsafeMutableRawPointer(d)
+    var off = 0
+    while off + 16 <= count {
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: off * 4, as: SIMD16<Float>.self), toByteOffset: off * 4, as: SIMD16<Float>.self)
+        off += 16
+    }
+    while off < count { d[off] = s[off]; off += 1 }
+}
