@@ -13,6 +13,7 @@ import Foundation
 public final class Gemm: @unchecked Sendable {
     typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
                                        Int64, Int64, Int64, Int64) -> Void
+    typealias PackA = @convention(c) (UnsafePointer<Float>, Int64, Int64, UnsafeMutablePointer<Float>) -> Void
     public let target: HostTarget
     public let tile: GemmTile
     /// Cache blocking: K per packed panel, rows of A per packed block, columns of B per block.
@@ -24,6 +25,8 @@ public final class Gemm: @unchecked Sendable {
     private let code: CompiledCode
     /// Micro-kernel by height (every height in `tile.heights`).
     private let kernels: [Kernel?]
+    /// Vectorized A packing by height (nil where the height exceeds the vector width).
+    private let packers: [PackA?]
     private let packA: UnsafeMutablePointer<Float>
     private let packB: UnsafeMutablePointer<Float>
 
@@ -36,7 +39,10 @@ public final class Gemm: @unchecked Sendable {
         self.nc = max(tile.nr, nc / tile.nr * tile.nr)
 
         let module = try Module(name: "kiln_sgemm_\(tile.mr)x\(tile.nr)_\(target.cpu)", target: target)
-        for h in tile.heights { GemmMicroKernel.emit(into: module, tile: tile.withRows(h)) }
+        for h in tile.heights {
+            GemmMicroKernel.emit(into: module, tile: tile.withRows(h))
+            if h <= tile.width { GemmPacking.emitPackA(into: module, height: h, width: tile.width) }
+        }
         try module.verify()
         try module.optimize()
         llvmIR = module.llvmIR
@@ -48,6 +54,11 @@ public final class Gemm: @unchecked Sendable {
             kernels[h] = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.withRows(h))), to: Kernel.self)
         }
         self.kernels = kernels
+        var packers = [PackA?](repeating: nil, count: tile.mr + 1)
+        for h in tile.heights where h <= tile.width {
+            packers[h] = unsafeBitCast(try code.address(of: GemmPacking.packAName(h)), to: PackA.self)
+        }
+        self.packers = packers
         packA = Gemm.alignedFloats(mc * self.kc)
         packB = Gemm.alignedFloats(self.nc * self.kc)
     }
@@ -144,14 +155,23 @@ public final class Gemm: @unchecked Sendable {
     private func packA(_ src: UnsafePointer<Float>, lda: Int, heights: [Int], k: Int, kPadded: Int) {
         var out = packA
         var row = 0
+        let w = tile.width
         for h in heights {
-            for r in 0..<h {
-                var s = src + (row + r) * lda
-                var o = out + r
-                for _ in 0..<k {
-                    o.pointee = s.pointee
-                    s += 1
-                    o += h
+            let rows = src + row * lda
+            var k0 = 0
+            if let packer = packers[h], k >= w {
+                packer(rows, Int64(lda), Int64(k / w), out)
+                k0 = k / w * w
+            }
+            if k0 < k {
+                for r in 0..<h {
+                    var s = rows + r * lda + k0
+                    var o = out + k0 * h + r
+                    for _ in k0..<k {
+                        o.pointee = s.pointee
+                        s += 1
+                        o += h
+                    }
                 }
             }
             if kPadded > k { (out + k * h).update(repeating: 0, count: (kPadded - k) * h) }
