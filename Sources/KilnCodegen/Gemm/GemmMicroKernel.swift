@@ -78,6 +78,17 @@ enum GemmMicroKernel {
 
         let entry = m.block(fn, "entry"), loop = m.block(fn, "kloop"), after = m.block(fn, "after")
         m.position(at: entry)
+        // Prefetch the C tile for writing while the K loop runs (rows past mValid prefetch row 0
+        // instead; a prefetch never faults, but Kiln keeps even hints inside C).
+        let prefetch = m.intrinsic("llvm.prefetch", [fp])
+        for r in 0..<t.mr {
+            let row = m.gep(c, m.mul(m.int(r), ldc))
+            let safe = LLVMBuildSelect(m.builder, m.icmp(LLVMIntSLT, m.int(r), mValid), row, c, "")!
+            for v in stride(from: 0, to: nv * t.width * 4, by: 64) {
+                let addr = LLVMBuildBitCast(m.builder, m.gep(safe, m.int(v / 4)), fp, "")!
+                m.call(prefetch, [addr, m.int32(1), m.int32(3), m.int32(1)])
+            }
+        }
         LLVMBuildBr(m.builder, loop)
 
         // K loop: the accumulators are loop-carried phis, so they live in registers.
