@@ -3,7 +3,7 @@
 // warm-up (measurements interleaved in rounds so machine noise hits both), GFLOP/s, ratio.
 //
 //   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...]
-//                                        [--kc N] [--mc-panels N] [--nc N]   (blocking experiments)
+//                                        [--kc N] [--mc-panels N] [--nc N] [--direct-b FLOATS]   (blocking experiments)
 import COpenBLAS
 import Foundation
 import KilnCodegen
@@ -50,7 +50,7 @@ enum GemmBench {
         openblas_set_num_threads(1)
         func option(_ name: String, _ d: Int) -> Int { args.firstIndex(of: name).map { Int(args[$0 + 1])! } ?? d }
         let gemm = try Gemm(kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
-                            nc: option("--nc", Gemm.defaultNC))
+                            nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit))
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
         print("Kiln: \(gemm.target)  tile \(gemm.tile)  kc=\(gemm.kc) mc=\(gemm.mc) nc=\(gemm.nc)")
         print("OpenBLAS: core \(core), threads \(openblas_get_num_threads())")

@@ -90,7 +90,8 @@ final class GemmTests: XCTestCase {
 
     func testOddShapesMatchOpenBLAS() {
         let sizes = [1, 2, 7, 13, 17, 31, 33, 97]
-        for m in sizes { for n in sizes { for k in [1, 3, 17, 97] { check(Self.host, m: m, n: n, k: k) } } }
+        // K a multiple of the unroll (4) reads small B blocks in place; other K pack B.
+        for m in sizes { for n in sizes { for k in [1, 3, 4, 17, 32, 97] { check(Self.host, m: m, n: n, k: k) } } }
     }
 
     func testPaddedLeadingDimensionsAndAccumulate() {
@@ -109,6 +110,17 @@ final class GemmTests: XCTestCase {
         check(g, m: g.mc + 1, n: g.nc + 7, k: g.kc + 3, pad: 1)         // crosses MC, NC and KC
         check(g, m: 2 * g.mc + 11, n: 61, k: 2 * g.kc + 1, accumulate: true)
         check(g, m: 101, n: 103, k: 107, accumulate: true, pad: 2)      // primes
+    }
+
+    /// The same shapes with B always packed, and with tiny blocks (every loop boundary crossed).
+    func testPackedBAndTinyBlocking() throws {
+        let packed = try Gemm(directBLimit: 0)
+        let tiny = try Gemm(kc: 8, mcPanels: 1, nc: 64, directBLimit: 0)
+        for (m, n, k) in [(7, 17, 4), (33, 31, 96), (64, 64, 64), (15, 100, 20), (29, 65, 33)] {
+            check(packed, m: m, n: n, k: k)
+            check(tiny, m: m, n: n, k: k)
+            check(tiny, m: m, n: n, k: k, accumulate: true, pad: 1)
+        }
     }
 
     func testZeroSizes() {

@@ -11,13 +11,15 @@ import Foundation
 ///
 /// Not thread-safe: the packing buffers belong to the instance; use one `Gemm` per thread.
 public final class Gemm: @unchecked Sendable {
-    typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+    typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, UnsafeMutablePointer<Float>,
                                        Int64, Int64, Int64, Int64) -> Void
     typealias PackA = @convention(c) (UnsafePointer<Float>, Int64, Int64, UnsafeMutablePointer<Float>) -> Void
     public let target: HostTarget
     public let tile: GemmTile
     /// Cache blocking: K per packed panel, rows of A per packed block, columns of B per block.
     public let kc: Int, mc: Int, nc: Int
+    /// B blocks of at most this many floats are read in place instead of packed.
+    public let directBLimit: Int
     /// LLVM IR (after O3) and assembly of the micro-kernels, for `kiln dump --emit llvm|asm`.
     public let llvmIR: String
     public let assembly: String
@@ -31,10 +33,11 @@ public final class Gemm: @unchecked Sendable {
     private let packB: UnsafeMutablePointer<Float>
 
     /// Default blocking, tuned on a 48 KiB L1d / 1 MiB L2 per core machine (AMD Zen 5).
-    public static let defaultKC = 256, defaultMCPanels = 16, defaultNC = 3072
+    public static let defaultKC = 256, defaultMCPanels = 16, defaultNC = 3072, defaultDirectBLimit = 64 * 1024
 
     public init(target: HostTarget = .host, jit: JIT? = nil, kc: Int = defaultKC, mcPanels: Int = defaultMCPanels,
-                nc: Int = defaultNC) throws {
+                nc: Int = defaultNC, directBLimit: Int = defaultDirectBLimit) throws {
+        self.directBLimit = directBLimit
         self.target = target
         let tile = GemmTile.forTarget(target)
         self.tile = tile
@@ -106,18 +109,30 @@ public final class Gemm: @unchecked Sendable {
             for pc in stride(from: 0, to: k, by: kc) {
                 let kb = min(kc, k - pc)
                 let kPadded = (kb + u - 1) / u * u
-                packB(b + pc * ldb + jc, ldb: ldb, k: kb, n: nb, kPadded: kPadded)
+                // Small blocks are read in place (no packing pass; they stay in cache anyway). A
+                // partial last panel, or K not a multiple of the unroll, is always packed, so the
+                // kernel never reads past B.
+                let bBlock = b + pc * ldb + jc
+                let direct = kb == kPadded && kb * nb <= directBLimit
+                let fullPanels = nb / nr * nr
+                if direct {
+                    if fullPanels < nb { packB(bBlock + fullPanels, ldb: ldb, k: kb, n: nb - fullPanels, kPadded: kPadded) }
+                } else {
+                    packB(bBlock, ldb: ldb, k: kb, n: nb, kPadded: kPadded)
+                }
                 let acc: Int64 = (accumulate || pc > 0) ? 1 : 0
                 for ic in stride(from: 0, to: m, by: mc) {
                     let mb = min(mc, m - ic)
                     let heights = panelHeights(mb)
                     packA(a + ic * lda + pc, lda: lda, heights: heights, k: kb, kPadded: kPadded)
                     for jr in stride(from: 0, to: nb, by: nr) {
-                        let bp = UnsafePointer(packB + jr * kPadded)
+                        let inPlace = direct && jr < fullPanels
+                        let bp = inPlace ? bBlock + jr : UnsafePointer(packB + (direct ? 0 : jr * kPadded))
+                        let bStride = Int64(inPlace ? ldb : nr)
                         let nValid = Int64(min(nr, nb - jr))
                         var row = 0
                         for h in heights {
-                            kernels[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp,
+                            kernels[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp, bStride,
                                                         c + (ic + row) * ldc + jc + jr, Int64(ldc), Int64(h), nValid, acc)
                             row += h
                         }

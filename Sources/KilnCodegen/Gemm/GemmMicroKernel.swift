@@ -54,12 +54,13 @@ public struct GemmTile: Sendable, Hashable, CustomStringConvertible {
 /// Emits Kiln's GEMM micro-kernel as an LLVM function that other generated code can call
 /// (or inline):
 ///
-///     void kiln_sgemm_ukernel_<MR>x<NR>(i64 kIters, float* A, float* B, float* C, i64 ldc,
-///                                       i64 mValid, i64 nValid, i64 accumulate)
+///     void kiln_sgemm_ukernel_<MR>x<NR>(i64 kIters, float* A, float* B, i64 bStride, float* C,
+///                                       i64 ldc, i64 mValid, i64 nValid, i64 accumulate)
 ///
 /// C[0..<mValid, 0..<nValid] = (or += when `accumulate != 0`) Apanel · Bpanel, where Apanel
-/// holds K x MR floats (the MR values of one k contiguous), Bpanel K x NR floats, and
-/// K = kIters * unroll >= unroll (panels zero-padded). C is row-major with leading dimension
+/// holds K x MR floats (the MR values of one k contiguous), Bpanel is K rows of NR floats,
+/// `bStride` floats apart (NR for a packed panel, ldb to read B in place), and
+/// K = kIters * unroll >= unroll (packed panels zero-padded). C is row-major with leading dimension
 /// `ldc`. Full tiles use plain vector stores; edge tiles store only rows < mValid, with lane
 /// masks for columns >= nValid (`llvm.masked.load/store`), so nothing outside the valid block
 /// of C is read or written.
@@ -69,10 +70,10 @@ enum GemmMicroKernel {
     @discardableResult
     static func emit(into m: Module, tile t: GemmTile) -> LLVMValueRef {
         let fp = m.pointer(m.f32)
-        let fn = m.function(name(t), returns: m.void, [m.i64, fp, fp, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 2, 3])
+        let fn = m.function(name(t), returns: m.void, [m.i64, fp, fp, m.i64, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 2, 4])
         m.addEnumAttribute(fn, "nounwind")
-        let p = (0..<8).map { LLVMGetParam(fn, UInt32($0))! }
-        let (kIters, a, b, c, ldc, mValid, nValid, accumulate) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
+        let p = (0..<9).map { LLVMGetParam(fn, UInt32($0))! }
+        let (kIters, a, b, bStride, c, ldc, mValid, nValid, accumulate) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8])
         let vec = m.vector(t.width), nv = t.vectors
         let fma = m.intrinsic("llvm.fmuladd", [vec])
 
@@ -98,13 +99,14 @@ enum GemmMicroKernel {
         let phis = (0..<(t.mr * nv)).map { _ in m.phi(vec, "acc") }
         var acc = phis
         for u in 0..<t.unroll {
-            let bv = (0..<nv).map { v in m.load(vec, m.vectorPointer(m.gep(bPtr, m.int(u * t.nr + v * t.width)), t.width), align: 64) }
+            let bRow = u == 0 ? bPtr : m.gep(bPtr, m.mul(m.int(u), bStride))
+            let bv = (0..<nv).map { v in m.load(vec, m.vectorPointer(m.gep(bRow, m.int(v * t.width)), t.width)) }
             for r in 0..<t.mr {
                 let av = m.splat(m.load(m.f32, m.gep(aPtr, m.int(u * t.mr + r))), t.width)
                 for v in 0..<nv { acc[r * nv + v] = m.call(fma, [av, bv[v], acc[r * nv + v]]) }
             }
         }
-        let aNext = m.gep(aPtr, m.int(t.mr * t.unroll)), bNext = m.gep(bPtr, m.int(t.nr * t.unroll))
+        let aNext = m.gep(aPtr, m.int(t.mr * t.unroll)), bNext = m.gep(bPtr, m.mul(m.int(t.unroll), bStride))
         let itNext = m.add(it, m.int(1))
         LLVMBuildCondBr(m.builder, m.icmp(LLVMIntSLT, itNext, kIters), loop, after)
         m.incoming(it, [(m.int(0), entry), (itNext, loop)])
