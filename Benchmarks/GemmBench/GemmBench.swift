@@ -2,7 +2,7 @@
 // in the same run on the same 64-byte-aligned buffers. Per shape: median time of each after
 // warm-up (measurements interleaved in rounds so machine noise hits both), GFLOP/s, ratio.
 //
-//   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...]
+//   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...] [--threads N]
 //                                        [--kc N] [--mc-panels N] [--nc N] [--direct-b FLOATS]   (blocking experiments)
 import COpenBLAS
 import Foundation
@@ -47,13 +47,15 @@ enum GemmBench {
                 return (d[0], d[1], d[2], 1.0)
             }
         }
-        openblas_set_num_threads(1)
+        let threads = args.firstIndex(of: "--threads").map { Int(args[$0 + 1])! } ?? 1
+        openblas_set_num_threads(Int32(threads))
         func option(_ name: String, _ d: Int) -> Int { args.firstIndex(of: name).map { Int(args[$0 + 1])! } ?? d }
         let gemm = try Gemm(kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
-                            nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit))
+                            nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit),
+                            maxThreads: threads)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
         print("Kiln: \(gemm.target)  tile \(gemm.tile)  kc=\(gemm.kc) mc=\(gemm.mc) nc=\(gemm.nc)")
-        print("OpenBLAS: core \(core), threads \(openblas_get_num_threads())")
+        print("OpenBLAS: core \(core), threads \(openblas_get_num_threads()); Kiln threads \(threads)")
         print("     M      N      K   Kiln GF/s  OpenBLAS GF/s   ratio  target")
         var records: [Record] = []
         for (m, n, k, target) in shapes {
@@ -66,7 +68,7 @@ enum GemmBench {
             let a = buffer(m * k, 1), b = buffer(k * n, 2), c1 = buffer(m * n, 3), c2 = buffer(m * n, 4)
             defer { a.deallocate(); b.deallocate(); c1.deallocate(); c2.deallocate() }
             let flops = 2.0 * Double(m) * Double(n) * Double(k)
-            let kiln = { gemm.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c1, ldc: n) }
+            let kiln = { gemm.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c1, ldc: n, threads: threads) }
             let blas = {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c2, Int32(n))
             }

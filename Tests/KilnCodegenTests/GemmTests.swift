@@ -46,7 +46,8 @@ final class GemmTests: XCTestCase {
         }
     }
 
-    func check(_ gemm: Gemm, m: Int, n: Int, k: Int, accumulate: Bool = false, pad: Int = 0, file: StaticString = #filePath, line: UInt = #line) {
+    func check(_ gemm: Gemm, m: Int, n: Int, k: Int, accumulate: Bool = false, pad: Int = 0, threads: Int = 1,
+               file: StaticString = #filePath, line: UInt = #line) {
         let lda = max(k, 1) + pad, ldb = n + pad, ldc = n + pad
         // Exact sizes: the last row of each matrix ends at its last used column.
         let aCount = m == 0 ? 0 : (m - 1) * lda + k, bCount = k == 0 ? 0 : (k - 1) * ldb + n, cCount = (m - 1) * ldc + n
@@ -69,9 +70,10 @@ final class GemmTests: XCTestCase {
         } else if !accumulate {
             for i in 0..<m { for j in 0..<n { want[i * ldc + j] = 0 } }
         }
-        gemm.sgemm(m: m, n: n, k: k, a: a.start, lda: lda, b: b.start, ldb: ldb, c: c.start, ldc: ldc, accumulate: accumulate)
+        gemm.sgemm(m: m, n: n, k: k, a: a.start, lda: lda, b: b.start, ldb: ldb, c: c.start, ldc: ldc, accumulate: accumulate,
+                   threads: threads)
 
-        let shape = "\(m)x\(n)x\(k) pad=\(pad) acc=\(accumulate) \(gemm.target.cpu)/\(gemm.tile.nr)"
+        let shape = "\(m)x\(n)x\(k) pad=\(pad) acc=\(accumulate) threads=\(threads) \(gemm.target.cpu)/\(gemm.tile.nr)"
         XCTAssertTrue(a.guardsIntact() && b.guardsIntact(), "A or B guard written at \(shape)", file: file, line: line)
         XCTAssertTrue(c.guardsIntact(), "write outside C at \(shape)", file: file, line: line)
         var worst: Float = 0
@@ -120,6 +122,14 @@ final class GemmTests: XCTestCase {
             check(packed, m: m, n: n, k: k)
             check(tiny, m: m, n: n, k: k)
             check(tiny, m: m, n: n, k: k, accumulate: true, pad: 1)
+        }
+    }
+
+    /// Two threads: row bands when M >= N, column bands otherwise; bands end mid-tile.
+    func testTwoThreads() {
+        for (m, n, k) in [(203, 97, 111), (97, 203, 111), (1000, 33, 64), (31, 1000, 64), (160, 160, 160)] {
+            check(Self.host, m: m, n: n, k: k, threads: 2)
+            check(Self.host, m: m, n: n, k: k, accumulate: true, pad: 3, threads: 2)
         }
     }
 

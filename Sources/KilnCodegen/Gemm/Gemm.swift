@@ -9,7 +9,9 @@ import Foundation
 /// kernel never reads past a packed buffer; C edge tiles are stored with row guards and lane
 /// masks, so nothing outside C's `m x n` block (with its `ldc` stride) is touched.
 ///
-/// Not thread-safe: the packing buffers belong to the instance; use one `Gemm` per thread.
+/// `sgemm(..., threads:)` splits C into row (or column) bands computed concurrently, each with
+/// its own packing buffers. One `Gemm` must not run two `sgemm` calls at the same time (the
+/// buffers belong to the instance); use one instance per calling thread.
 public final class Gemm: @unchecked Sendable {
     typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, UnsafeMutablePointer<Float>,
                                        Int64, Int64, Int64, Int64) -> Void
@@ -29,14 +31,16 @@ public final class Gemm: @unchecked Sendable {
     private let kernels: [Kernel?]
     /// Vectorized A packing by height (nil where the height exceeds the vector width).
     private let packers: [PackA?]
-    private let packA: UnsafeMutablePointer<Float>
-    private let packB: UnsafeMutablePointer<Float>
+    /// Packing buffers, one per worker thread.
+    private let workspaces: [Workspace]
+    /// The most threads one `sgemm` call uses.
+    public var maxThreads: Int { workspaces.count }
 
     /// Default blocking, tuned on a 48 KiB L1d / 1 MiB L2 per core machine (AMD Zen 5).
     public static let defaultKC = 256, defaultMCPanels = 16, defaultNC = 3072, defaultDirectBLimit = 64 * 1024
 
     public init(target: HostTarget = .host, jit: JIT? = nil, kc: Int = defaultKC, mcPanels: Int = defaultMCPanels,
-                nc: Int = defaultNC, directBLimit: Int = defaultDirectBLimit) throws {
+                nc: Int = defaultNC, directBLimit: Int = defaultDirectBLimit, maxThreads: Int = 2) throws {
         self.directBLimit = directBLimit
         self.target = target
         let tile = GemmTile.forTarget(target)
@@ -66,18 +70,26 @@ public final class Gemm: @unchecked Sendable {
             packers[h] = unsafeBitCast(try code.address(of: GemmPacking.packAName(h)), to: PackA.self)
         }
         self.packers = packers
-        packA = Gemm.alignedFloats(mc * self.kc)
-        packB = Gemm.alignedFloats(self.nc * self.kc)
+        let (mcFloats, ncFloats) = (mc * self.kc, self.nc * self.kc)
+        workspaces = (0..<max(1, maxThreads)).map { _ in Workspace(packA: mcFloats, packB: ncFloats) }
     }
 
-    deinit {
-        packA.deallocate()
-        packB.deallocate()
-    }
-
-    static func alignedFloats(_ n: Int) -> UnsafeMutablePointer<Float> {
-        UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
-            .bindMemory(to: Float.self, capacity: n)
+    /// One thread's packed A block and packed B block (64-byte aligned).
+    final class Workspace: @unchecked Sendable {
+        let packA: UnsafeMutablePointer<Float>
+        let packB: UnsafeMutablePointer<Float>
+        init(packA a: Int, packB b: Int) {
+            packA = Workspace.alignedFloats(a)
+            packB = Workspace.alignedFloats(b)
+        }
+        deinit {
+            packA.deallocate()
+            packB.deallocate()
+        }
+        static func alignedFloats(_ n: Int) -> UnsafeMutablePointer<Float> {
+            UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
+                .bindMemory(to: Float.self, capacity: n)
+        }
     }
 
     /// Row heights used to cover `rows` rows: full tiles, then the remainder split exactly
@@ -95,7 +107,7 @@ public final class Gemm: @unchecked Sendable {
     /// elements. Reads exactly `A[0..<m, 0..<k]`, `B[0..<k, 0..<n]` and writes exactly
     /// `C[0..<m, 0..<n]`.
     public func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, threads: Int = 1) {
         precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size")
         precondition(lda >= max(k, 1) && ldb >= max(n, 1) && ldc >= max(n, 1), "sgemm: leading dimension too small")
         if m == 0 || n == 0 { return }
@@ -103,7 +115,39 @@ public final class Gemm: @unchecked Sendable {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
+        // Threads only pay off with enough work per band (a few hundred microseconds of FMAs).
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let t = min(threads, maxThreads, flops >= 4e6 ? Int.max : 1)
+        let bandsOfRows = m >= n
+        let unit = bandsOfRows ? tile.mr : tile.nr
+        let extent = bandsOfRows ? m : n
+        let band = (extent + t - 1) / t
+        let bandSize = (band + unit - 1) / unit * unit
+        if t <= 1 || bandSize >= extent {
+            run(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, ws: workspaces[0])
+            return
+        }
+        let count = (extent + bandSize - 1) / bandSize
+        let (aAddr, bAddr, cAddr) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let lo = i * bandSize, size = min(bandSize, extent - lo)
+            let a = UnsafePointer<Float>(bitPattern: aAddr)!, b = UnsafePointer<Float>(bitPattern: bAddr)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: cAddr)!
+            if bandsOfRows {
+                run(m: size, n: n, k: k, a: a + lo * lda, lda: lda, b: b, ldb: ldb, c: c + lo * ldc, ldc: ldc,
+                    accumulate: accumulate, ws: workspaces[i])
+            } else {
+                run(m: m, n: size, k: k, a: a, lda: lda, b: b + lo, ldb: ldb, c: c + lo, ldc: ldc,
+                    accumulate: accumulate, ws: workspaces[i])
+            }
+        }
+    }
+
+    /// One thread's GEMM with its own packing buffers.
+    private func run(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, ws: Workspace) {
         let nr = tile.nr, u = tile.unroll
+        let packA = ws.packA, packB = ws.packB
         for jc in stride(from: 0, to: n, by: nc) {
             let nb = min(nc, n - jc)
             for pc in stride(from: 0, to: k, by: kc) {
@@ -116,15 +160,15 @@ public final class Gemm: @unchecked Sendable {
                 let direct = kb == kPadded && kb * nb <= directBLimit
                 let fullPanels = nb / nr * nr
                 if direct {
-                    if fullPanels < nb { packB(bBlock + fullPanels, ldb: ldb, k: kb, n: nb - fullPanels, kPadded: kPadded) }
+                    if fullPanels < nb { self.packB(bBlock + fullPanels, ldb: ldb, k: kb, n: nb - fullPanels, kPadded: kPadded, into: packB) }
                 } else {
-                    packB(bBlock, ldb: ldb, k: kb, n: nb, kPadded: kPadded)
+                    self.packB(bBlock, ldb: ldb, k: kb, n: nb, kPadded: kPadded, into: packB)
                 }
                 let acc: Int64 = (accumulate || pc > 0) ? 1 : 0
                 for ic in stride(from: 0, to: m, by: mc) {
                     let mb = min(mc, m - ic)
                     let heights = panelHeights(mb)
-                    packA(a + ic * lda + pc, lda: lda, heights: heights, k: kb, kPadded: kPadded)
+                    self.packA(a + ic * lda + pc, lda: lda, heights: heights, k: kb, kPadded: kPadded, into: packA)
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let inPlace = direct && jr < fullPanels
                         let bp = inPlace ? bBlock + jr : UnsafePointer(packB + (direct ? 0 : jr * kPadded))
@@ -143,9 +187,9 @@ public final class Gemm: @unchecked Sendable {
     }
 
     /// Packs `k x n` of B into NR-wide micro-panels laid out [panel][kPadded][NR], zero-padded.
-    private func packB(_ src: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, kPadded: Int) {
+    private func packB(_ src: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, kPadded: Int, into dst: UnsafeMutablePointer<Float>) {
         let nr = tile.nr
-        var out = packB
+        var out = dst
         for j0 in stride(from: 0, to: n, by: nr) {
             let w = min(nr, n - j0)
             var s = src + j0
@@ -171,8 +215,8 @@ public final class Gemm: @unchecked Sendable {
     }
 
     /// Packs rows of A into micro-panels of the given heights, laid out [panel][kPadded][h].
-    private func packA(_ src: UnsafePointer<Float>, lda: Int, heights: [Int], k: Int, kPadded: Int) {
-        var out = packA
+    private func packA(_ src: UnsafePointer<Float>, lda: Int, heights: [Int], k: Int, kPadded: Int, into dst: UnsafeMutablePointer<Float>) {
+        var out = dst
         var row = 0
         let w = tile.width
         for h in heights {
