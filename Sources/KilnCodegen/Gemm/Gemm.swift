@@ -29,6 +29,9 @@ public final class Gemm: @unchecked Sendable {
     private let code: CompiledCode
     /// Micro-kernel by height (every height in `tile.heights`).
     private let kernels: [Kernel?]
+    /// One-vector-wide kernels by height, for a last column panel at most one vector wide
+    /// (they read the same packed panels; half the FMAs of a full tile are not wasted).
+    private let narrowKernels: [Kernel?]
     /// Vectorized A packing by height (nil where the height exceeds the vector width).
     private let packers: [PackA?]
     /// Packing buffers, one per worker thread.
@@ -52,6 +55,7 @@ public final class Gemm: @unchecked Sendable {
         let module = try Module(name: "kiln_sgemm_\(tile.mr)x\(tile.nr)_\(target.cpu)", target: target)
         for h in tile.heights {
             GemmMicroKernel.emit(into: module, tile: tile.withRows(h))
+            if tile.vectors > 1 { GemmMicroKernel.emit(into: module, tile: tile.withRows(h).narrow) }
             if h <= tile.width { GemmPacking.emitPackA(into: module, height: h, width: tile.width) }
         }
         try module.verify()
@@ -65,6 +69,13 @@ public final class Gemm: @unchecked Sendable {
             kernels[h] = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.withRows(h))), to: Kernel.self)
         }
         self.kernels = kernels
+        var narrowKernels = [Kernel?](repeating: nil, count: tile.mr + 1)
+        if tile.vectors > 1 {
+            for h in tile.heights {
+                narrowKernels[h] = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.withRows(h).narrow)), to: Kernel.self)
+            }
+        }
+        self.narrowKernels = narrowKernels
         var packers = [PackA?](repeating: nil, count: tile.mr + 1)
         for h in tile.heights where h <= tile.width {
             packers[h] = unsafeBitCast(try code.address(of: GemmPacking.packAName(h)), to: PackA.self)
@@ -174,9 +185,10 @@ public final class Gemm: @unchecked Sendable {
                         let bp = inPlace ? bBlock + jr : UnsafePointer(packB + (direct ? 0 : jr * kPadded))
                         let bStride = Int64(inPlace ? ldb : nr)
                         let nValid = Int64(min(nr, nb - jr))
+                        let table = nValid <= tile.width && tile.vectors > 1 ? narrowKernels : kernels
                         var row = 0
                         for h in heights {
-                            kernels[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp, bStride,
+                            table[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp, bStride,
                                                         c + (ic + row) * ldc + jc + jr, Int64(ldc), Int64(h), nValid, acc)
                             row += h
                         }

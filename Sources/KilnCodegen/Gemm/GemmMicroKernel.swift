@@ -39,6 +39,9 @@ public struct GemmTile: Sendable, Hashable, CustomStringConvertible {
     /// The same tile with another height (for the last rows of a matrix).
     public func withRows(_ rows: Int) -> GemmTile { GemmTile(mr: rows, vectors: vectors, width: width, unroll: unroll) }
 
+    /// The same tile one vector wide (for the last, narrow column panel).
+    public var narrow: GemmTile { GemmTile(mr: mr, vectors: 1, width: width, unroll: unroll) }
+
     /// Heights compiled for a target: the full tile, then powers of two below it, so any
     /// remainder of M is covered exactly (e.g. 13 = 8 + 4 + 1) with no wasted rows.
     public var heights: [Int] {
