@@ -2,7 +2,7 @@
 // in the same run on the same 64-byte-aligned buffers. Per shape: median time of each after
 // warm-up (measurements interleaved in rounds so machine noise hits both), GFLOP/s, ratio.
 //
-//   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...] [--threads N]
+//   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...] [--threads N] [--avx2]
 //                                        [--kc N] [--mc-panels N] [--nc N] [--direct-b FLOATS]   (blocking experiments)
 import COpenBLAS
 import Foundation
@@ -50,7 +50,8 @@ enum GemmBench {
         let threads = args.firstIndex(of: "--threads").map { Int(args[$0 + 1])! } ?? 1
         openblas_set_num_threads(Int32(threads))
         func option(_ name: String, _ d: Int) -> Int { args.firstIndex(of: name).map { Int(args[$0 + 1])! } ?? d }
-        let gemm = try Gemm(kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
+        let target = args.contains("--avx2") ? HostTarget.avx2 : HostTarget.host
+        let gemm = try Gemm(target: target, kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
                             nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit),
                             maxThreads: threads)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
