@@ -51,11 +51,13 @@ enum GemmBench {
         openblas_set_num_threads(Int32(threads))
         func option(_ name: String, _ d: Int) -> Int { args.firstIndex(of: name).map { Int(args[$0 + 1])! } ?? d }
         let target = args.contains("--avx2") ? HostTarget.avx2 : HostTarget.host
+        let compileStart = now()
         let gemm = try Gemm(target: target, kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
                             nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit),
                             maxThreads: threads)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
-        print("Kiln: \(gemm.target)  tile \(gemm.tile)  kc=\(gemm.kc) mc=\(gemm.mc) nc=\(gemm.nc)")
+        let compileMs = Double(now() - compileStart) / 1e6
+        print("Kiln: \(gemm.target)  tile \(gemm.tile)  kc=\(gemm.kc) mc=\(gemm.mc) nc=\(gemm.nc)  JIT compile \(String(format: "%.0f", compileMs)) ms")
         print("OpenBLAS: core \(core), threads \(openblas_get_num_threads()); Kiln threads \(threads)")
         print("     M      N      K   Kiln GF/s  OpenBLAS GF/s   ratio  target")
         var records: [Record] = []

@@ -22,9 +22,8 @@ public final class Gemm: @unchecked Sendable {
     public let kc: Int, mc: Int, nc: Int
     /// B blocks of at most this many floats are read in place instead of packed.
     public let directBLimit: Int
-    /// LLVM IR (after O3) and assembly of the micro-kernels, for `kiln dump --emit llvm|asm`.
+    /// LLVM IR of the micro-kernels and packing routines after O3, for `kiln dump --emit llvm`.
     public let llvmIR: String
-    public let assembly: String
 
     private let code: CompiledCode
     /// Micro-kernel by height (every height in `tile.heights`).
@@ -61,7 +60,6 @@ public final class Gemm: @unchecked Sendable {
         try module.verify()
         try module.optimize()
         llvmIR = module.llvmIR
-        assembly = try module.emitAssembly()
         let jit = try jit ?? JIT(target: target)
         code = try jit.add(module)
         var kernels = [Kernel?](repeating: nil, count: tile.mr + 1)
@@ -83,6 +81,12 @@ public final class Gemm: @unchecked Sendable {
         self.packers = packers
         let (mcFloats, ncFloats) = (mc * self.kc, self.nc * self.kc)
         workspaces = (0..<max(1, maxThreads)).map { _ in Workspace(packA: mcFloats, packB: ncFloats) }
+    }
+
+    /// Assembly of the compiled kernels for this target (`kiln dump --emit asm`), generated on
+    /// demand from `llvmIR` by the same target machine.
+    public func assembly() throws -> String {
+        try CodegenInspection.assembly(llvmIR, target: target, optLevel: 0)
     }
 
     /// One thread's packed A block and packed B block (64-byte aligned).
