@@ -82,14 +82,15 @@ enum GemmMicroKernel {
 
         let entry = m.block(fn, "entry"), loop = m.block(fn, "kloop"), after = m.block(fn, "after")
         m.position(at: entry)
-        // Prefetch the C tile for writing while the K loop runs (rows past mValid prefetch row 0
-        // instead; a prefetch never faults, but Kiln keeps even hints inside C).
+        // Prefetch the C tile for writing while the K loop runs, one hint per 64 bytes of each
+        // row. A hint never faults, but Kiln keeps even hints inside the valid block of C:
+        // addresses outside it (rows >= mValid, columns >= nValid) become C[0, 0].
         let prefetch = m.intrinsic("llvm.prefetch", [fp])
         for r in 0..<t.mr {
             let row = m.gep(c, m.mul(m.int(r), ldc))
-            let safe = LLVMBuildSelect(m.builder, m.icmp(LLVMIntSLT, m.int(r), mValid), row, c, "")!
-            for v in stride(from: 0, to: nv * t.width * 4, by: 64) {
-                let addr = LLVMBuildBitCast(m.builder, m.gep(safe, m.int(v / 4)), fp, "")!
+            for f in stride(from: 0, to: t.nr, by: 16) {
+                let inside = LLVMBuildAnd(m.builder, m.icmp(LLVMIntSLT, m.int(r), mValid), m.icmp(LLVMIntSLT, m.int(f), nValid), "")!
+                let addr = LLVMBuildSelect(m.builder, inside, m.gep(row, m.int(f)), c, "")!
                 m.call(prefetch, [addr, m.int32(1), m.int32(3), m.int32(1)])
             }
         }
