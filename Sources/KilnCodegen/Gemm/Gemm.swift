@@ -3,11 +3,19 @@ import Foundation
 /// Single-precision GEMM through Kiln's own JIT-compiled micro-kernel:
 /// row-major `C[m,n] = A[m,k] · B[k,n]`, or `C += A·B` with `accumulate`.
 ///
+/// Everything that runs per element is generated LLVM IR, compiled by the JIT for `target`:
+/// the register-blocked micro-kernels (`GemmMicroKernel`, one per row height plus
+/// one-vector-wide variants) and the A packing (`GemmPacking`, an in-register transpose).
+///
 /// BLIS-style blocking. B is packed in `kc x nc` blocks of NR-wide micro-panels (one micro-panel
-/// stays in L1 while the micro-kernel sweeps the A block); A in `mc x kc` blocks of MR-high
-/// micro-panels (L2). Panels are zero-padded to whole tiles and K to the unroll factor, so the
-/// kernel never reads past a packed buffer; C edge tiles are stored with row guards and lane
-/// masks, so nothing outside C's `m x n` block (with its `ldc` stride) is touched.
+/// stays in L1 while the micro-kernel sweeps the A block); A in `mc x kc` blocks of micro-panels
+/// MR rows high (L2), the last rows of a block in exact smaller heights (13 = 8 + 4 + 1). Small
+/// B blocks (at most `directBLimit` floats, K a multiple of the unroll) are read in place.
+/// Packed panels are zero-padded to whole tiles and K to the unroll factor, so the kernel never
+/// reads past a buffer; C edge tiles are stored with row guards and lane masks, so nothing
+/// outside C's `m x n` block (with its `ldc` stride) is read or written.
+///
+/// Sizes and leading dimensions are checked with preconditions, as BLAS does.
 ///
 /// `sgemm(..., threads:)` splits C into row (or column) bands computed concurrently, each with
 /// its own packing buffers. One `Gemm` must not run two `sgemm` calls at the same time (the
