@@ -41,6 +41,8 @@ public final class Gemm: @unchecked Sendable {
     private let narrowKernels: [Kernel?]
     /// Vectorized A packing by height (nil where the height exceeds the vector width).
     private let packers: [PackA?]
+    /// `panelHeights(rows)` for every rows in 0...mc.
+    private let heightPlans: [[Int]]
     /// Packing buffers, one per worker thread.
     private let workspaces: [Workspace]
     /// The most threads one `sgemm` call uses.
@@ -87,6 +89,7 @@ public final class Gemm: @unchecked Sendable {
             packers[h] = unsafeBitCast(try code.address(of: GemmPacking.packAName(h)), to: PackA.self)
         }
         self.packers = packers
+        heightPlans = (0...mc).map { Gemm.computePanelHeights($0, tile: tile) }
         let (mcFloats, ncFloats) = (mc * self.kc, self.nc * self.kc)
         workspaces = (0..<max(1, maxThreads)).map { _ in Workspace(packA: mcFloats, packB: ncFloats) }
     }
@@ -115,9 +118,11 @@ public final class Gemm: @unchecked Sendable {
         }
     }
 
-    /// Row heights used to cover `rows` rows: full tiles, then the remainder split exactly
-    /// into smaller compiled heights (13 -> 8, 4, 1).
-    func panelHeights(_ rows: Int) -> [Int] {
+    /// Row heights used to cover `rows` rows (at most `mc`): full tiles, then the remainder split
+    /// exactly into smaller compiled heights (13 -> 8, 4, 1). Precomputed: no allocation per call.
+    func panelHeights(_ rows: Int) -> [Int] { heightPlans[rows] }
+
+    static func computePanelHeights(_ rows: Int, tile: GemmTile) -> [Int] {
         var out = [Int](repeating: tile.mr, count: rows / tile.mr)
         var rest = rows % tile.mr
         for h in tile.heights.dropFirst() where rest > 0 {
