@@ -3,7 +3,7 @@
 // warm-up (measurements interleaved in rounds so machine noise hits both), GFLOP/s, ratio.
 //
 //   swift run -c release kiln-gemm-bench [--json FILE] [--quick] [--shapes MxNxK,...] [--threads N] [--avx2]
-//                                        [--kc N] [--mc-panels N] [--nc N] [--direct-b FLOATS]   (blocking experiments)
+//                                        [--kc N] [--mc-panels N] [--nc N] [--direct-a FLOATS] [--direct-b FLOATS]   (blocking experiments)
 import COpenBLAS
 import Foundation
 import KilnCodegen
@@ -54,6 +54,7 @@ enum GemmBench {
         let compileStart = now()
         let gemm = try Gemm(target: target, kc: option("--kc", Gemm.defaultKC), mcPanels: option("--mc-panels", Gemm.defaultMCPanels),
                             nc: option("--nc", Gemm.defaultNC), directBLimit: option("--direct-b", Gemm.defaultDirectBLimit),
+                            directALimit: option("--direct-a", Gemm.defaultDirectALimit),
                             maxThreads: threads)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
         let compileMs = Double(now() - compileStart) / 1e6

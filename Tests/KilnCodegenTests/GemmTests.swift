@@ -4,10 +4,10 @@ import COpenBLAS
 
 /// Kiln's sgemm against OpenBLAS's cblas_sgemm (the independent oracle) on odd shapes.
 ///
-/// Every buffer is allocated at its exact size inside a larger allocation whose guard regions
-/// (before and after, and C's padding columns when ldc > n) are filled with a canary and
-/// checked afterwards: any out-of-bounds write fails the test. Reads past A and B would hit
-/// the guards too, and the guards hold NaN for A and B, so a stray read would poison C.
+/// Every buffer has its exact size. A and B end exactly at an inaccessible page, so any read
+/// past their end faults, and are preceded by NaN filler, so a read before them that feeds a
+/// result poisons C. C sits between canary regions (and its padding columns, when ldc > n,
+/// hold the canary too), checked afterwards: any write outside C's m x n block fails the test.
 ///
 /// Error bound: both sides sum k fp32 products of values in [-1, 1] in different orders; with
 /// random signs the rounding error grows like sqrt(k) * eps. Asserted:
@@ -38,6 +38,36 @@ final class GemmTests: XCTestCase {
         private func same(_ x: Float, _ y: Float) -> Bool { x.bitPattern == y.bitPattern }
     }
 
+    /// `count` floats ending exactly at an inaccessible (PROT_NONE) page, after `guardCount`
+    /// filler floats: any read or write past the end faults (the test process crashes, which
+    /// fails the run), whether or not its value is used.
+    final class PageGuarded {
+        let region: UnsafeMutableRawPointer
+        let regionSize: Int
+        let start: UnsafeMutablePointer<Float>
+        let count: Int, guardCount: Int
+        let fill: Float
+        init(_ count: Int, guardCount: Int = 64, fill: Float) {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let dataBytes = (count + guardCount) * 4
+            let dataPages = (dataBytes + page - 1) / page
+            regionSize = (dataPages + 1) * page
+            region = mmap(nil, regionSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            precondition(region != MAP_FAILED)
+            let guardPage = region + dataPages * page
+            precondition(mprotect(guardPage, page, PROT_NONE) == 0)
+            start = (guardPage - count * 4).bindMemory(to: Float.self, capacity: count)
+            (start - guardCount).initialize(repeating: fill, count: guardCount + count)
+            self.count = count
+            self.guardCount = guardCount
+            self.fill = fill
+        }
+        deinit { munmap(region, regionSize) }
+        func guardsIntact() -> Bool {
+            (1...guardCount).allSatisfy { (start - $0).pointee.bitPattern == fill.bitPattern }
+        }
+    }
+
     static func random(_ n: Int, seed: UInt64) -> [Float] {
         var s = seed &* 6364136223846793005 &+ 1442695040888963407
         return (0..<n).map { _ in
@@ -51,7 +81,7 @@ final class GemmTests: XCTestCase {
         let lda = max(k, 1) + pad, ldb = n + pad, ldc = n + pad
         // Exact sizes: the last row of each matrix ends at its last used column.
         let aCount = m == 0 ? 0 : (m - 1) * lda + k, bCount = k == 0 ? 0 : (k - 1) * ldb + n, cCount = (m - 1) * ldc + n
-        let a = Guarded(aCount, fill: .nan), b = Guarded(bCount, fill: .nan), c = Guarded(cCount, fill: Self.canary)
+        let a = PageGuarded(aCount, fill: .nan), b = PageGuarded(bCount, fill: .nan), c = Guarded(cCount, fill: Self.canary)
         let av = Self.random(aCount, seed: UInt64(m * 7 + k)), bv = Self.random(bCount, seed: UInt64(n * 13 + k))
         let c0 = Self.random(cCount, seed: 99)
         for i in 0..<m { for p in 0..<k { a.start[i * lda + p] = av[i * lda + p] } }
@@ -130,6 +160,17 @@ final class GemmTests: XCTestCase {
         for (m, n, k) in [(203, 97, 111), (97, 203, 111), (1000, 33, 64), (31, 1000, 64), (160, 160, 160)] {
             check(Self.host, m: m, n: n, k: k, threads: 2)
             check(Self.host, m: m, n: n, k: k, accumulate: true, pad: 3, threads: 2)
+        }
+    }
+
+    /// A and B read in place (no packing) by the direct kernels: rows past M clamp to row 0,
+    /// so the NaN guards around A prove no stray reads.
+    func testInPlaceAAndB() throws {
+        let direct = try Gemm(directBLimit: .max, directALimit: .max)
+        for (m, n, k) in [(14, 33, 32), (28, 64, 8), (97, 17, 4), (210, 31, 64), (15, 16, 4), (16, 48, 12)] {
+            check(direct, m: m, n: n, k: k)
+            check(direct, m: m, n: n, k: k, accumulate: true, pad: 3)
+            check(Self.host, m: m, n: n, k: k, pad: 1)
         }
     }
 

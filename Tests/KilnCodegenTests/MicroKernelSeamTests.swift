@@ -18,7 +18,7 @@ final class MicroKernelSeamTests: XCTestCase {
             m.position(at: m.block(f, "entry"))
             let (a, b, c) = (LLVMGetParam(f, 0)!, LLVMGetParam(f, 1)!, LLVMGetParam(f, 2)!)
             for accumulate in [0, 1] {
-                m.call(m.callee(ukernel), [m.int(2), a, b, m.int(tile.nr), c, m.int(tile.nr), m.int(tile.mr), m.int(tile.nr), m.int(accumulate)])
+                m.call(m.callee(ukernel), [m.int(2), a, m.int(0), b, m.int(tile.nr), c, m.int(tile.nr), m.int(tile.mr), m.int(tile.nr), m.int(accumulate)])
             }
             LLVMBuildRetVoid(m.builder)
             try m.verify()

@@ -21,7 +21,7 @@ import Foundation
 /// its own packing buffers. One `Gemm` must not run two `sgemm` calls at the same time (the
 /// buffers belong to the instance); use one instance per calling thread.
 public final class Gemm: @unchecked Sendable {
-    typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, UnsafeMutablePointer<Float>,
+    typealias Kernel = @convention(c) (Int64, UnsafePointer<Float>, Int64, UnsafePointer<Float>, Int64, UnsafeMutablePointer<Float>,
                                        Int64, Int64, Int64, Int64) -> Void
     typealias PackA = @convention(c) (UnsafePointer<Float>, Int64, Int64, UnsafeMutablePointer<Float>) -> Void
     public let target: HostTarget
@@ -30,6 +30,8 @@ public final class Gemm: @unchecked Sendable {
     public let kc: Int, mc: Int, nc: Int
     /// B blocks of at most this many floats are read in place instead of packed.
     public let directBLimit: Int
+    /// A blocks of at most this many floats are read in place instead of packed.
+    public let directALimit: Int
     /// LLVM IR of the micro-kernels and packing routines after O3, for `kiln dump --emit llvm`.
     public let llvmIR: String
 
@@ -39,6 +41,9 @@ public final class Gemm: @unchecked Sendable {
     /// One-vector-wide kernels by height, for a last column panel at most one vector wide
     /// (they read the same packed panels; half the FMAs of a full tile are not wasted).
     private let narrowKernels: [Kernel?]
+    /// Full-height kernels reading A in place (small blocks), full and one vector wide.
+    private let directKernel: Kernel
+    private let directNarrowKernel: Kernel
     /// Vectorized A packing by height (nil where the height exceeds the vector width).
     private let packers: [PackA?]
     /// `panelHeights(rows)` for every rows in 0...mc.
@@ -49,10 +54,12 @@ public final class Gemm: @unchecked Sendable {
     public var maxThreads: Int { workspaces.count }
 
     /// Default blocking, tuned on a 48 KiB L1d / 1 MiB L2 per core machine (AMD Zen 5).
-    public static let defaultKC = 256, defaultMCPanels = 16, defaultNC = 3072, defaultDirectBLimit = 64 * 1024
+    public static let defaultKC = 256, defaultMCPanels = 16, defaultNC = 3072, defaultDirectBLimit = 64 * 1024,
+                      defaultDirectALimit = 16 * 1024
 
     public init(target: HostTarget = .host, jit: JIT? = nil, kc: Int = defaultKC, mcPanels: Int = defaultMCPanels,
-                nc: Int = defaultNC, directBLimit: Int = defaultDirectBLimit, maxThreads: Int = 2) throws {
+                nc: Int = defaultNC, directBLimit: Int = defaultDirectBLimit, directALimit: Int = defaultDirectALimit, maxThreads: Int = 2) throws {
+        self.directALimit = directALimit
         self.directBLimit = directBLimit
         self.target = target
         let tile = GemmTile.forTarget(target)
@@ -66,6 +73,9 @@ public final class Gemm: @unchecked Sendable {
             GemmMicroKernel.emit(into: module, tile: tile.withRows(h))
             if tile.vectors > 1 { GemmMicroKernel.emit(into: module, tile: tile.withRows(h).narrow) }
             if h <= tile.width { GemmPacking.emitPackA(into: module, height: h, width: tile.width) }
+        }
+        for t in tile.vectors > 1 ? [tile, tile.narrow] : [tile] {
+            GemmMicroKernel.emit(into: module, tile: t, directA: true)
         }
         try module.verify()
         try module.optimize()
@@ -84,6 +94,9 @@ public final class Gemm: @unchecked Sendable {
             }
         }
         self.narrowKernels = narrowKernels
+        directKernel = unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile, directA: true)), to: Kernel.self)
+        directNarrowKernel = tile.vectors > 1
+            ? unsafeBitCast(try code.address(of: GemmMicroKernel.name(tile.narrow, directA: true)), to: Kernel.self) : directKernel
         var packers = [PackA?](repeating: nil, count: tile.mr + 1)
         for h in tile.heights where h <= tile.width {
             packers[h] = unsafeBitCast(try code.address(of: GemmPacking.packAName(h)), to: PackA.self)
@@ -195,17 +208,30 @@ public final class Gemm: @unchecked Sendable {
                 let acc: Int64 = (accumulate || pc > 0) ? 1 : 0
                 for ic in stride(from: 0, to: m, by: mc) {
                     let mb = min(mc, m - ic)
+                    // Small A blocks are read in place by the full-height direct kernels, when the
+                    // rows they compute in vain (the last tile's rows past mb) are at most 1/16.
+                    let aBlock = a + ic * lda + pc
+                    let wasted = (mb + tile.mr - 1) / tile.mr * tile.mr - mb
+                    let directA = kb == kPadded && mb * kb <= directALimit && wasted * 16 <= mb
                     let heights = panelHeights(mb)
-                    self.packA(a + ic * lda + pc, lda: lda, heights: heights, k: kb, kPadded: kPadded, into: packA)
+                    if !directA { self.packA(aBlock, lda: lda, heights: heights, k: kb, kPadded: kPadded, into: packA) }
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let inPlace = direct && jr < fullPanels
                         let bp = inPlace ? bBlock + jr : UnsafePointer(packB + (direct ? 0 : jr * kPadded))
                         let bStride = Int64(inPlace ? ldb : nr)
                         let nValid = Int64(min(nr, nb - jr))
+                        if directA {
+                            let kernel = nValid <= tile.width ? directNarrowKernel : directKernel
+                            for ir in stride(from: 0, to: mb, by: tile.mr) {
+                                kernel(Int64(kb / u), aBlock + ir * lda, Int64(lda), bp, bStride, c + (ic + ir) * ldc + jc + jr,
+                                       Int64(ldc), Int64(min(tile.mr, mb - ir)), nValid, acc)
+                            }
+                            continue
+                        }
                         let table = nValid <= tile.width && tile.vectors > 1 ? narrowKernels : kernels
                         var row = 0
                         for h in heights {
-                            table[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), bp, bStride,
+                            table[h].unsafelyUnwrapped(Int64(kPadded / u), UnsafePointer(packA + row * kPadded), 0, bp, bStride,
                                                         c + (ic + row) * ldc + jc + jr, Int64(ldc), Int64(h), nValid, acc)
                             row += h
                         }

@@ -68,15 +68,20 @@ public struct GemmTile: Sendable, Hashable, CustomStringConvertible {
 /// masks for columns >= nValid (`llvm.masked.load/store`), so nothing outside the valid block
 /// of C is read or written.
 enum GemmMicroKernel {
-    static func name(_ t: GemmTile) -> String { "kiln_sgemm_ukernel_\(t.mr)x\(t.nr)" }
+    static func name(_ t: GemmTile, directA: Bool = false) -> String { "kiln_sgemm_ukernel_\(t.mr)x\(t.nr)" + (directA ? "_da" : "") }
 
+    /// `directA`: A is read in place, row-major with leading dimension `lda` (no packing; K must
+    /// then be exactly kIters * unroll). Rows at or past mValid read row 0 instead (their
+    /// results are never stored), so one full-height kernel serves every remainder of M.
     @discardableResult
-    static func emit(into m: Module, tile t: GemmTile) -> LLVMValueRef {
+    static func emit(into m: Module, tile t: GemmTile, directA: Bool = false) -> LLVMValueRef {
         let fp = m.pointer(m.f32)
-        let fn = m.function(name(t), returns: m.void, [m.i64, fp, fp, m.i64, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 2, 4])
+        let fn = m.function(name(t, directA: directA), returns: m.void,
+                            [m.i64, fp, m.i64, fp, m.i64, fp, m.i64, m.i64, m.i64, m.i64], noalias: [1, 3, 5])
         m.addEnumAttribute(fn, "nounwind")
-        let p = (0..<9).map { LLVMGetParam(fn, UInt32($0))! }
-        let (kIters, a, b, bStride, c, ldc, mValid, nValid, accumulate) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8])
+        let p = (0..<10).map { LLVMGetParam(fn, UInt32($0))! }
+        let (kIters, a, lda, b, bStride) = (p[0], p[1], p[2], p[3], p[4])
+        let (c, ldc, mValid, nValid, accumulate) = (p[5], p[6], p[7], p[8], p[9])
         let vec = m.vector(t.width), nv = t.vectors
         let fma = m.intrinsic("llvm.fmuladd", [vec])
 
@@ -94,6 +99,9 @@ enum GemmMicroKernel {
                 m.call(prefetch, [addr, m.int32(1), m.int32(3), m.int32(1)])
             }
         }
+        let aRows: [LLVMValueRef] = directA ? (0..<t.mr).map { r in
+            r == 0 ? a : LLVMBuildSelect(m.builder, m.icmp(LLVMIntSLT, m.int(r), mValid), m.gep(a, m.mul(m.int(r), lda)), a, "")!
+        } : []
         LLVMBuildBr(m.builder, loop)
 
         // K loop: the accumulators are loop-carried phis, so they live in registers.
@@ -101,12 +109,14 @@ enum GemmMicroKernel {
         let it = m.phi(m.i64, "k")
         let aPtr = m.phi(fp, "a"), bPtr = m.phi(fp, "b")
         let phis = (0..<(t.mr * nv)).map { _ in m.phi(vec, "acc") }
+        let kOff = directA ? m.mul(it, m.int(t.unroll)) : m.int(0)  // after the phis
         var acc = phis
         for u in 0..<t.unroll {
             let bRow = u == 0 ? bPtr : m.gep(bPtr, m.mul(m.int(u), bStride))
             let bv = (0..<nv).map { v in m.load(vec, m.vectorPointer(m.gep(bRow, m.int(v * t.width)), t.width)) }
             for r in 0..<t.mr {
-                let av = m.splat(m.load(m.f32, m.gep(aPtr, m.int(u * t.mr + r))), t.width)
+                let aElem = directA ? m.gep(aRows[r], m.add(kOff, m.int(u))) : m.gep(aPtr, m.int(u * t.mr + r))
+                let av = m.splat(m.load(m.f32, aElem), t.width)
                 for v in 0..<nv { acc[r * nv + v] = m.call(fma, [av, bv[v], acc[r * nv + v]]) }
             }
         }
