@@ -57,11 +57,13 @@ public struct GemmTile: Sendable, Hashable, CustomStringConvertible {
 /// Emits Kiln's GEMM micro-kernel as an LLVM function that other generated code can call
 /// (or inline):
 ///
-///     void kiln_sgemm_ukernel_<MR>x<NR>(i64 kIters, float* A, float* B, i64 bStride, float* C,
-///                                       i64 ldc, i64 mValid, i64 nValid, i64 accumulate)
+///     void kiln_sgemm_ukernel_<MR>x<NR>[_da](i64 kIters, float* A, i64 lda, float* B, i64 bStride,
+///                                           float* C, i64 ldc, i64 mValid, i64 nValid, i64 accumulate)
 ///
 /// C[0..<mValid, 0..<nValid] = (or += when `accumulate != 0`) Apanel · Bpanel, where Apanel
-/// holds K x MR floats (the MR values of one k contiguous), Bpanel is K rows of NR floats,
+/// holds K x MR floats (the MR values of one k contiguous; `lda` unused) or, for the `_da`
+/// variant, is A itself read in place (row-major, leading dimension `lda`; rows past mValid
+/// read row 0), and Bpanel is K rows of NR floats,
 /// `bStride` floats apart (NR for a packed panel, ldb to read B in place), and
 /// K = kIters * unroll >= unroll (packed panels zero-padded). C is row-major with leading dimension
 /// `ldc`. Full tiles use plain vector stores; edge tiles store only rows < mValid, with lane
