@@ -61,3 +61,17 @@ extension VJP {
         return [try c.op(.conv2d_backward_input, [try c.div(g, count), ones], attrs)]
     }
 }
+
+extension VJP {
+    /// linear_attention: one linear_attention_backward op; a missing final-state cotangent is zero.
+    static func linearAttention(_ n: Node, _ g: [ValueID], _ c: GradContext) throws -> [ValueID?] {
+        let a = n.attributes
+        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
+        let hasH0 = n.inputs.count > 3 + (gate.hasGateOperand ? 1 : 0)
+        let qs = c.shape(n.inputs[0]), dv = c.shape(n.inputs[2])[3]
+        let dstate = g.count > 1 ? g[1] : try c.zeros(TensorType(.f32, [qs[0], qs[2], qs[3], dv]))
+        let outs = try c.b.add(.linear_attention_backward, n.inputs + [g[0], dstate],
+                               attributes: ["gate": a["gate"]!, "scale": a["scale"]!, "has_h0": .bool(hasH0)])
+        return outs.map { Optional($0) }
+    }
+}

@@ -21,7 +21,9 @@ enum VJP {
             return try convolution(n, g[0], c)
         case .max_pool2d, .avg_pool2d, .embedding:
             return try pooling(n, g[0], c)
-        case .linear_attention, .conv2d_backward_input, .conv2d_backward_weight, .max_pool2d_backward, .embedding_backward:
+        case .linear_attention:
+            return try linearAttention(n, g, c)
+        case .linear_attention_backward, .conv2d_backward_input, .conv2d_backward_weight, .max_pool2d_backward, .embedding_backward:
             throw IRError("gradient: no VJP rule for \(n.op) yet")
         case .repeat, .fused:
             throw IRError("internal: \(n.op) should have been inlined before differentiation")

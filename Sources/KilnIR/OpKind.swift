@@ -26,7 +26,7 @@ public enum OpKind: String, CaseIterable, Sendable, Hashable, CustomStringConver
     // Layout
     case reshape, permute, slice, concat, split, broadcast
     // Scans and sequence mixers
-    case cumsum, linear_attention
+    case cumsum, linear_attention, linear_attention_backward
     // Regions
     case `repeat`, fused
 

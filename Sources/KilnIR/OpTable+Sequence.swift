@@ -78,6 +78,35 @@ func sequenceOps() -> [OpInfo] {
             return 8 * q.reduce(1, *) * dv
         }))
 
+    // linear_attention_backward(q, k, v, gate?, h0?, dout, dstate) {gate, scale, has_h0}:
+    // cotangents (dq, dk, dv, dgate?, dh0?) of linear_attention given those of o and the final state.
+    ops.append(OpInfo(
+        kind: .linear_attention_backward, category: .scan,
+        operandNames: ["q", "k", "v", "gate", "h0", "dout", "dstate"], minInputs: 5, maxInputs: 7, outputs: .computed,
+        attributes: [
+            AttributeSpec("gate", .symbol(LinearAttentionGate.allCases.map(\.rawValue)), default: .symbol("none")),
+            AttributeSpec("scale", .float, check: Checks.finiteFloat),
+            AttributeSpec("has_h0", .bool, default: .bool(false)),
+        ],
+        regionCount: 0, allowsUnknownAttributes: false,
+        inferTypes: { ins, a, r throws(IRError) in
+            let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
+            let forwardCount = 3 + (gate.hasGateOperand ? 1 : 0) + (a.bool("has_h0") ? 1 : 0)
+            guard ins.count == forwardCount + 2 else {
+                throw IRError("linear_attention_backward: gate = \(gate), has_h0 = \(a.bool("has_h0")) takes \(forwardCount + 2) operands, got \(ins.count)")
+            }
+            let fwd = try sequenceOps().first { $0.kind == .linear_attention }!.inferTypes(
+                Array(ins.prefix(forwardCount)), ["gate": .symbol(gate.rawValue), "scale": .float(a.float("scale")), "chunk": .int(0), "final_state": .bool(true)], r)
+            guard ins[forwardCount] == fwd[0], ins[forwardCount + 1] == fwd[1] else {
+                throw mismatch(.linear_attention_backward, "dout and dstate must match the output and final state", ins[forwardCount], ins[forwardCount + 1])
+            }
+            return Array(ins.prefix(forwardCount))
+        },
+        flops: { ins, _, _ in
+            let q = ins[0].shape.map(Double.init), dv = Double(ins[2].shape[3])
+            return 24 * q.reduce(1, *) * dv
+        }))
+
     // repeat(x, captured...) {count}: x <- body(x, captured...) count times; weights are shared.
     ops.append(OpInfo(
         kind: .repeat, category: .region, operandNames: ["x", "captured..."], minInputs: 1, maxInputs: nil,

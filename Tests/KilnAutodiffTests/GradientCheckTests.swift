@@ -148,11 +148,32 @@ final class GradientCheckTests: XCTestCase {
         try check(b.finish(results: [loss]), wrt: ["table"], "embedding")
     }
 
+    /// Every gate kind, with h0, a final-state cotangent and gates through logsigmoid / sigmoid.
+    func testLinearAttention() throws {
+        let (bs, t, h, dk, dv) = (2, 6, 2, 3, 4)
+        for gate in LinearAttentionGate.allCases {
+            let gt: [TensorType] = gate == .key ? [.f32(bs, t, h, dk)] : gate == .none ? [] : [.f32(bs, t, h)]
+            let types: [TensorType] = [.f32(bs, t, h, dk), .f32(bs, t, h, dk), .f32(bs, t, h, dv)] + gt + [.f32(bs, h, dk, dv)]
+            let f = try lossFunction(types) { b, a in
+                var ops = Array(a.prefix(3))
+                if gate != .none { ops.append(try b.add1(gate == .delta ? .sigmoid : .logsigmoid, [a[3]])) }
+                ops.append(a.last!)
+                let outs = try b.add(.linear_attention, ops, attributes: ["gate": .symbol(gate.rawValue), "scale": .float(0.7), "final_state": .bool(true)])
+                // Fold the final state into the output so its cotangent is non-zero too.
+                let s = try b.add1(.reduce_sum, [outs[1]], attributes: ["axes": .ints([2]), "keepdims": .bool(false)])
+                let sb = try b.add1(.reshape, [s], attributes: ["shape": .ints([bs, 1, h, dv])])
+                return try b.add1(.add, [outs[0], sb])
+            }
+            try check(f, "linear_attention \(gate)")
+        }
+    }
+
     /// Zoo models whose ops all have rules: the FFN block and the weight-shared recursive FFN.
     func testZooModels() throws {
         let inputs: [(String, TensorType)] = [("ffn-block", .f32(1, 3, 512)), ("recursive-ffn", .f32(1, 3, 512)),
             ("convnext-block", .f32(1, 5, 4, 96)), ("mobilenetv2-block", .f32(2, 4, 5, 24)), ("resnet-basic-block", .f32(1, 4, 4, 64)),
-            ("hornet-block", .f32(1, 4, 5, 64)), ("inceptionnext-block", .f32(1, 6, 6, 96)), ("tcn-block", .f32(1, 9, 128))]
+            ("hornet-block", .f32(1, 4, 5, 64)), ("inceptionnext-block", .f32(1, 6, 6, 96)), ("tcn-block", .f32(1, 9, 128)),
+            ("gla-block", .f32(1, 5, 512)), ("deltanet-layer", .f32(1, 5, 512)), ("retnet-layer", .f32(1, 5, 512))]
         for (name, input) in inputs {
             let traced = try Zoo.model(named: name)!.trace(input: input)
             let b = FunctionBuilder(name: "loss")
@@ -179,7 +200,9 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertThrowsError(try gradient(of: f, wrt: ["x"])) { XCTAssertTrue("\($0)".contains("scalar f32[] loss"), "\($0)") }
         let l = try lossFunction([.f32(3)]) { b, a in try b.add1(.exp, a) }
         XCTAssertThrowsError(try gradient(of: l, wrt: ["nope"])) { XCTAssertTrue("\($0)".contains("'nope' is not an argument"), "\($0)") }
-        let la = try lossFunction([.f32(1, 3, 1, 2), .f32(1, 3, 1, 2)]) { b, a in try b.add1(.linear_attention, [a[0], a[0], a[1]], attributes: ["scale": .float(1)]) }
-        XCTAssertThrowsError(try gradient(of: la, wrt: ["a0"])) { XCTAssertTrue("\($0)".contains("no VJP rule for linear_attention"), "\($0)") }
+        let second = try lossFunction([.f32(1, 4, 4, 2), .f32(1, 4, 4, 2)]) { b, a in
+            try b.add1(.max_pool2d_backward, a, attributes: ["window": .ints([1, 1]), "stride": .ints([1, 1])])
+        }
+        XCTAssertThrowsError(try gradient(of: second, wrt: ["a0"])) { XCTAssertTrue("\($0)".contains("no VJP rule for max_pool2d_backward"), "\($0)") }
     }
 }

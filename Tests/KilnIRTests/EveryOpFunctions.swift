@@ -79,6 +79,8 @@ enum EveryOp {
         outs += try b.add(.linear_attention, [q, k, v, gs, h0], attributes: ["gate": .symbol("scalar"), "scale": .float(0.5), "final_state": .bool(true)])
         outs += try b.add(.linear_attention, [q, k, v, gk], attributes: ["gate": .symbol("key"), "scale": .float(0.5), "chunk": .int(16)])
         outs += try b.add(.linear_attention, [q, k, v, gs, h0], attributes: ["gate": .symbol("delta"), "scale": .float(1)])
+        let dS = try b.add1(.constant, [], attributes: ["shape": .ints([1, 2, 4, 3]), "value": .float(0.5)])
+        outs += try b.add(.linear_attention_backward, [q, k, v, gk, outs[0], dS], attributes: ["gate": .symbol("key"), "scale": .float(0.5)])
         return b.finish(results: outs)
     }
 

@@ -135,6 +135,22 @@ final class ExecutableTests: XCTestCase {
         }
     }
 
+    func testLinearAttentionBackwardEveryGate() throws {
+        let (b, t, h, dk, dv) = (2, 7, 2, 3, 4)
+        let q = TensorType.f32(b, t, h, dk), v = TensorType.f32(b, t, h, dv), s = TensorType.f32(b, h, dk, dv)
+        for (gate, gt) in [("none", nil), ("scalar", TensorType.f32(b, t, h)), ("key", q), ("delta", .f32(b, t, h))] as [(String, TensorType?)] {
+            for hasH0 in [false, true] {
+                let types = [q, q, v] + (gt.map { [$0] } ?? []) + (hasH0 ? [s] : []) + [v, s]
+                let bld = FunctionBuilder(name: "la_bwd_\(gate)")
+                var ids = try types.enumerated().map { try bld.addInput("in\($0.offset)", $0.element) }
+                if gate == "scalar" || gate == "key" { ids[3] = try bld.add1(.neg, [ids[3]]) }
+                let f = bld.finish(results: try bld.add(.linear_attention_backward, ids,
+                                                        attributes: ["gate": .symbol(gate), "scale": .float(0.5), "has_h0": .bool(hasH0)]))
+                try check(f, positive: true, "la backward \(gate) h0=\(hasH0)")
+            }
+        }
+    }
+
     func testZooModelsAtSmallShapes() throws {
         for m in Zoo.models {
             let s = m.defaultInput.shape

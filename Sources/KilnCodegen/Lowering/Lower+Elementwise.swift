@@ -33,6 +33,8 @@ extension LowerContext {
             try lowerLayout(node, ins, inT, outs, outT)
         case .linear_attention:
             lowerLinearAttention(node, ins, inT, outs, outT)
+        case .linear_attention_backward:
+            lowerLinearAttentionBackward(node, ins, inT, outs)
         case .constant, .reshape, .repeat, .fused:
             throw CodegenError("internal: \(node.op) is lowered by the driver")
         }

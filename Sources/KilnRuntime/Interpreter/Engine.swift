@@ -86,6 +86,8 @@ struct Engine<S: InterpScalar> {
             return [.float(Kernels<S>.cumsum(x, it[0].shape, axis: axis, reverse: a.bool("reverse"), exclusive: a.bool("exclusive")))]
         case .linear_attention:
             return LinearAttention<S>.run(ins.map(\.floats), it, a)
+        case .linear_attention_backward:
+            return LinearAttention<S>.backward(ins.map(\.floats), it, a)
         case .repeat:
             var state = ins[0]
             for _ in 0..<a.int("count") { state = try run(n.regions[0], [state] + ins.dropFirst())[0] }
