@@ -8,12 +8,11 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on a seeded synthetic task with compiled gradients and optimizer updates.",
         discussion: """
         Tasks: \(TrainingTask.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")).
-        gla-mqar (GLA on multi-query associative recall) needs the linear_attention and
-        embedding gradients, which are not in this build yet.
 
         Examples:
           kiln train convnet-synthetic --steps 60
           kiln train convnet-synthetic --steps 80 --optimizer sgd --lr 0.2 --batch 32
+          kiln train gla-mqar --steps 1500 --batch 32 --lr 0.003
         """
     )
 
@@ -23,7 +22,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimization steps.") var steps = 60
     @Option(help: "Examples per step.") var batch = 16
     @Option(help: "sgd (momentum 0.9) or adamw.") var optimizer = "adamw"
-    @Option(help: "Learning rate (default 0.02 for AdamW, 0.2 for SGD).") var lr: Double?
+    @Option(help: "Learning rate (default: the task's AdamW rate, 0.2 for SGD).") var lr: Double?
     @Option(help: "Seed for data and initialization.") var seed: UInt64 = 0
     @Option(help: "Threads (default: KILN_THREADS or all cores).") var threads: Int?
     @Flag(help: "Use the reference interpreter instead of compiled kernels.") var interpret = false
@@ -31,12 +30,11 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard let t = TrainingTask.named(task) else {
-                let hint = task == "gla-mqar" ? "gla-mqar needs the linear_attention and embedding gradients, not in this build yet; " : ""
-                throw KilnError("unknown task '\(task)'; \(hint)tasks: \(TrainingTask.all.map(\.name).joined(separator: ", "))")
+                throw KilnError("unknown task '\(task)'; tasks: \(TrainingTask.all.map(\.name).joined(separator: ", "))")
             }
             guard let kind = OptimizerKind(rawValue: optimizer) else { throw KilnError("--optimizer must be sgd or adamw") }
             guard steps > 0 else { throw KilnError("--steps must be positive") }
-            let cfg = OptimizerConfig(kind: kind, learningRate: lr ?? (kind == .adamw ? 0.02 : 0.2))
+            let cfg = OptimizerConfig(kind: kind, learningRate: lr ?? (kind == .adamw ? t.defaultLearningRate : 0.2))
             let start = Date()
             let trainer = try Trainer(task: t, batchSize: batch, optimizer: cfg, seed: seed, interpret: interpret, threads: threads)
             note(String(format: "%@: %d parameters, %@ lr %g, batch %d; compiled in %.2f s", t.name,

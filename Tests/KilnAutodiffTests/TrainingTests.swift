@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Kiln
 
@@ -16,6 +17,17 @@ final class TrainingTests: XCTestCase {
         var losses: [Double] = []
         for _ in 0..<80 { losses.append(try t.trainStep()) }
         XCTAssertLessThan(losses.suffix(10).reduce(0, +) / 10, 0.6 * losses[0], "losses: \(losses)")
+    }
+
+    /// A GLA block learns multi-query associative recall: after 200 steps the loss is below
+    /// ln 8 (the best possible without recalling pairs from context) and below 70% of the start.
+    func testGLALearnsMQAR() throws {
+        let t = try Trainer(task: .glaMQAR, batchSize: 16, optimizer: OptimizerConfig(kind: .adamw, learningRate: 0.005), seed: 0, threads: 2)
+        var losses: [Double] = []
+        for _ in 0..<200 { losses.append(try t.trainStep()) }
+        let tail = losses.suffix(20).reduce(0, +) / 20
+        XCTAssertLessThan(tail, log(8.0) - 0.2, "losses: \(losses.suffix(20))")
+        XCTAssertLessThan(tail, 0.7 * losses[0])
     }
 
     /// Compiled training follows interpreter training step for step.

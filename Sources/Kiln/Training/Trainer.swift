@@ -24,7 +24,7 @@ public final class Trainer {
         self.seed = seed
         self.interpret = interpret
         let traced = try trace(task.makeModel(), input: task.inputShape(batchSize), name: task.name.replacingOccurrences(of: "-", with: "_"), seed: seed)
-        let loss = try LossFunction.crossEntropy(traced.function)
+        let loss = try LossFunction.crossEntropy(traced.function, labelledRows: task.labelledRowsPerExample.map { $0 * batchSize })
         paramNames = loss.params.map { loss.name(of: $0) }
         gradFunction = try gradient(of: loss, wrt: paramNames)
         var p: [String: HostTensor] = [:]
@@ -47,11 +47,12 @@ public final class Trainer {
     @discardableResult
     public func trainStep() throws -> Double {
         let (x, labels) = task.makeBatch(batchSize, step, seed)
-        var onehot = [Float](repeating: 0, count: batchSize * task.classes)
-        for (i, c) in labels.enumerated() { onehot[i * task.classes + c] = 1 }
+        // One row per label; -1 marks a row without a target (all zeros).
+        var onehot = [Float](repeating: 0, count: labels.count * task.classes)
+        for (i, c) in labels.enumerated() where c >= 0 { onehot[i * task.classes + c] = 1 }
         var inputs = parameters
         inputs["x"] = x
-        inputs["labels"] = HostTensor(shape: [batchSize, task.classes], floats: onehot)
+        inputs["labels"] = HostTensor(shape: [labels.count, task.classes], floats: onehot)
         let out = try run(gradFunction, gradExe, inputs)
         step += 1
         var upd = states

@@ -10,7 +10,11 @@ public struct TrainingTask: Sendable {
     /// batch(size, step, seed) -> (inputs, labels as class indices)
     let makeBatch: @Sendable (Int, Int, UInt64) -> (HostTensor, [Int])
 
-    public static let all: [TrainingTask] = [convnetSynthetic]
+    public static let all: [TrainingTask] = [convnetSynthetic, glaMQAR]
+    /// Rows of the logits that carry a label per example (nil: every row).
+    var labelledRowsPerExample: Int? = nil
+    /// AdamW learning rate that works for this task.
+    public var defaultLearningRate = 0.02
 
     public static func named(_ name: String) -> TrainingTask? { all.first { $0.name == name } }
 
@@ -37,6 +41,57 @@ public struct TrainingTask: Sendable {
         })
 }
 
+extension TrainingTask {
+    /// Multi-query associative recall: 4 key-value pairs (keys 0-7, values 8-15), then the 4 keys
+    /// again in random order; at each query the model must output that key's value. The model
+    /// is an embedding, one GLA block and a linear head over the 16 tokens.
+    public static let glaMQAR: TrainingTask = {
+        let pairs = 4, t = 3 * pairs
+        var task = TrainingTask(
+            name: "gla-mqar",
+            summary: "GLA block on multi-query associative recall (4 key-value pairs, 16 tokens)",
+            classes: 16,
+            inputShape: { TensorType(.i32, [$0, t]) },
+            makeModel: { MQARModel(vocab: 16, dim: 64) },
+            makeBatch: { size, step, seed in
+                var rng = SeededRandom(seed: seed &+ UInt64(step) &* 104729, name: "mqar")
+                var ids: [Int32] = [], labels: [Int] = []
+                for _ in 0..<size {
+                    var keys = Array(0..<8)
+                    for i in stride(from: 7, to: 0, by: -1) { keys.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                    let chosen = Array(keys.prefix(pairs)), values = chosen.map { _ in 8 + Int(rng.next() % 8) }
+                    var order = Array(0..<pairs)
+                    for i in stride(from: pairs - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                    for p in 0..<pairs { ids += [Int32(chosen[p]), Int32(values[p])]; labels += [-1, -1] }
+                    for p in order { ids.append(Int32(chosen[p])); labels.append(values[p]) }
+                }
+                return (HostTensor(shape: [size, t], ints: ids), labels)
+            })
+        task.labelledRowsPerExample = pairs
+        task.defaultLearningRate = 0.005
+        return task
+    }()
+}
+
+/// Embedding -> GLA block -> linear head; logits flattened to [batch * T, vocab].
+public struct MQARModel: Layer {
+    public var embed: Embedding
+    public var block: GLABlock
+    public var head: Linear
+
+    public init(vocab: Int, dim: Int) {
+        embed = Embedding(vocab: vocab, dim: dim)
+        block = GLABlock(dim: dim, heads: 2, headDim: dim / 2, ffnHidden: 2 * dim)
+        head = Linear(dim, vocab)
+    }
+
+    public func callAsFunction(_ ids: Tensor) -> Tensor {
+        let logits = head(block(embed(ids)))
+        let s = logits.shape
+        return reshape(logits, [s[0] * s[1], s[2]])
+    }
+}
+
 /// The classifier of `convnet-synthetic`.
 public struct SyntheticConvNet: Layer {
     public var stem: Conv2D
@@ -56,7 +111,7 @@ public struct SyntheticConvNet: Layer {
 
 extension LossFunction {
     /// Cross-entropy of logits [B, K] against one-hot `labels` [B, K] (an input), mean over B.
-    public static func crossEntropy(_ f: Function) throws -> Function {
+    public static func crossEntropy(_ f: Function, labelledRows: Int? = nil) throws -> Function {
         let logitsType = f.type(of: f.results[0])
         guard logitsType.rank == 2 else { throw KilnError("cross-entropy needs logits [batch, classes], got \(logitsType)") }
         let b = FunctionBuilder(name: f.name + "_xent")
@@ -64,7 +119,7 @@ extension LossFunction {
         let labels = try b.addInput("labels", logitsType)
         let logp = try b.add1(.log_softmax, [logits], attributes: ["axis": .int(-1)])
         let total = try b.add1(.reduce_sum, [try b.add1(.mul, [logp, labels])], attributes: ["axes": .ints([0, 1])])
-        let scale = try b.add1(.constant, [], attributes: ["shape": .ints([]), "value": .float(-1 / Double(logitsType.shape[0]))])
+        let scale = try b.add1(.constant, [], attributes: ["shape": .ints([]), "value": .float(-1 / Double(labelledRows ?? logitsType.shape[0]))])
         return b.finish(results: [try b.add1(.mul, [total, scale])])
     }
 }
