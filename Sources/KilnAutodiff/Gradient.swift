@@ -16,6 +16,8 @@ public struct GradientReport {
     public var function: Function
     /// Forward values (by name in `function`) that backward ops read: what must be kept alive.
     public var savedValues: [String]
+    /// Cheap pointwise forward values the backward part recomputes instead of keeping.
+    public var recomputedValues: [String]
     /// Number of nodes in the forward and backward parts.
     public var forwardNodes: Int
     public var backwardNodes: Int
@@ -59,15 +61,48 @@ public func gradientWithReport(of f: Function, wrt: [String]) throws -> Gradient
     }
     var results = [map[loss]!]
     for t in targets { results.append(try cot[map[t]!] ?? ctx.zeros(f.type(of: t))) }
-    let g = b.finish(results: results)
+    let (g, recomputed) = try rematerialize(b.finish(results: results), forwardCount: tape.count)
     try g.verify()
     let forwardCount = tape.count
     var forwardValues = Set<ValueID>()
     for n in g.nodes.prefix(forwardCount) { forwardValues.formUnion(n.outputs) }
     var saved = Set<ValueID>()
     for n in g.nodes.dropFirst(forwardCount) { for v in n.inputs where forwardValues.contains(v) { saved.insert(v) } }
-    return GradientReport(function: g, savedValues: saved.sorted().map { g.name(of: $0) },
+    return GradientReport(function: g, savedValues: saved.sorted().map { g.name(of: $0) }, recomputedValues: recomputed,
                           forwardNodes: forwardCount, backwardNodes: g.nodes.count - forwardCount)
+}
+
+/// Rebuilds `g` so backward nodes recompute cheap pointwise forward values (elementwise ops,
+/// constants, reshapes, broadcasts) from their operands instead of reading them: the backward
+/// part then keeps only the operands (often already kept) and the expensive results.
+private func rematerialize(_ g: Function, forwardCount: Int) throws -> (Function, [String]) {
+    let cheap: Set<OpCategory> = [.unary, .binary, .source]
+    func isCheap(_ n: Node) -> Bool { cheap.contains(n.op.info.category) || n.op == .reshape || n.op == .broadcast }
+    let producers = g.producers()
+    let b = FunctionBuilder(name: g.name)
+    var map: [ValueID: ValueID] = [:]
+    for a in g.arguments {
+        map[a] = g.role(of: a) == .param ? try b.addParam(g.name(of: a), g.type(of: a)) : try b.addInput(g.name(of: a), g.type(of: a))
+    }
+    for n in g.nodes.prefix(forwardCount) {
+        for (o, v) in zip(n.outputs, try b.add(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes, regions: n.regions)) { map[o] = v }
+    }
+    var clones: [ValueID: ValueID] = [:]
+    var recomputed: [String] = []
+    func backwardValue(_ v: ValueID) throws -> ValueID {
+        guard let p = producers[v.index], p < forwardCount, isCheap(g.nodes[p]), g.nodes[p].outputs.count == 1 else { return map[v]! }
+        if let c = clones[v] { return c }
+        let n = g.nodes[p]
+        let c = try b.add1(n.op, n.inputs.map { map[$0]! }, attributes: n.attributes)
+        clones[v] = c
+        recomputed.append(g.name(of: v))
+        return c
+    }
+    for n in g.nodes.dropFirst(forwardCount) {
+        let ins = try n.inputs.map(backwardValue)
+        for (o, v) in zip(n.outputs, try b.add(n.op, ins, attributes: n.attributes, regions: n.regions)) { map[o] = v }
+    }
+    return (b.finish(results: g.results.map { map[$0]! }), recomputed.sorted())
 }
 
 /// Copies `f`'s nodes into `b` (values mapped through `map`), inlining `fused` bodies and

@@ -44,6 +44,7 @@ struct DumpCommand: ParsableCommand {
                 print("// gradient of \(how) with respect to \(lossFn.params.count) parameters")
                 print("// forward nodes \(report.forwardNodes), backward nodes \(report.backwardNodes)")
                 print("// saved from the forward pass (read by backward ops): \(report.savedValues.map { "%" + $0 }.joined(separator: ", "))")
+                print("// recomputed in the backward pass instead of saved (cheap pointwise): \(report.recomputedValues.map { "%" + $0 }.joined(separator: ", "))")
                 model.function = report.function
             }
             let f = model.function

@@ -193,6 +193,25 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Cheap pointwise forward values are recomputed in the backward part, expensive ones kept.
+    func testPointwiseValuesAreRecomputedNotSaved() throws {
+        let f = try Zoo.model(named: "ffn-block")!.trace(input: .f32(1, 4, 512)).function
+        let (loss, _) = try LossFunction.wrap(f)
+        let report = try gradientWithReport(of: loss, wrt: loss.params.map { loss.name(of: $0) })
+        let g = report.function
+        let forward = g.nodes.prefix(report.forwardNodes)
+        let geluOut = g.name(of: forward.first { $0.op == .gelu }!.outputs[0])
+        let linearOuts = forward.filter { $0.op == .linear }.map { g.name(of: $0.outputs[0]) }
+        XCTAssertTrue(report.recomputedValues.contains(geluOut))
+        XCTAssertFalse(report.savedValues.contains(geluOut))
+        XCTAssertTrue(linearOuts.allSatisfy(report.savedValues.contains), "\(report.savedValues)")
+        // Nothing the backward part reads from the forward part is a cheap pointwise value.
+        for name in report.savedValues {
+            let v = g.value(named: name)!
+            if let p = g.producers()[v.index] { XCTAssertFalse([OpCategory.unary, .binary].contains(g.nodes[p].op.info.category), name) }
+        }
+    }
+
     func testErrors() throws {
         let b = FunctionBuilder(name: "f")
         let x = try b.addInput("x", .f32(3))
