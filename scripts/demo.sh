@@ -12,14 +12,24 @@ echo
 echo "== kiln dump out/convnext-block.kir (first lines)"
 "$kiln" dump out/convnext-block.kir | head -n 12
 echo
-echo "== kiln run convnext-block (zoo model, seeded parameters and input)"
+echo "== kiln run convnext-block (compiled; zoo model, seeded parameters and input)"
 "$kiln" run convnext-block
+echo
+echo "== kiln run convnext-block --unfused (one kernel per op, OpenBLAS GEMMs) and --interpret"
+"$kiln" run convnext-block --unfused
+"$kiln" run convnext-block --interpret
+echo
+echo "== kiln dump ffn-block --emit kernels (Kernel IR, first lines)"
+"$kiln" dump ffn-block --emit kernels | head -n 16
 echo
 echo "== kiln run out/convnext-block.kir --params out/convnext-block.safetensors (same numbers from the text)"
 "$kiln" run out/convnext-block.kir --params out/convnext-block.safetensors
 echo
 echo "== kiln run gla-block --shape 1x256x512 (gated linear attention)"
 "$kiln" run gla-block --shape 1x256x512
+echo
+echo "== kiln train convnet-synthetic --steps 40 (compiled gradients and AdamW)"
+"$kiln" train convnet-synthetic --steps 40
 echo
 echo "== kiln-gemm-bench --quick (Kiln's JIT-compiled GEMM micro-kernel vs OpenBLAS, one thread)"
 "$(swift build -c release --show-bin-path)/kiln-gemm-bench" --quick
