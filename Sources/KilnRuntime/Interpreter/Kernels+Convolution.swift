@@ -50,32 +50,31 @@ extension Kernels {
         return conv2d(x, [sx[0], 1, sx[1], sx[2]], w, [1, sw[0], sw[1], sw[2]], bias, [so[0], 1, so[1], so[2]], attrs)
     }
 
-    /// Max or average pooling over NHWC; average divides by the in-bounds count.
-    static func pool(_ isMax: Bool, _ x: [S], _ sx: [Int], _ so: [Int], _ a: Attributes) -> [S] {
-        let (n, h, wd, c) = (sx[0], sx[1], sx[2], sx[3])
+    /// Calls body(outIndex, inIndices) for every pooling window over NHWC, with the flat indices
+    /// of its in-bounds elements in row-major order (padding positions are skipped).
+    static func forEachPoolWindow(_ sx: [Int], _ so: [Int], _ a: Attributes, _ body: (Int, [Int]) -> Void) {
+        let (h, wd, c) = (sx[1], sx[2], sx[3])
         let k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
-        var out = [S](repeating: 0, count: so.reduce(1, *))
-        for b in 0..<n {
-            for y in 0..<so[1] {
-                for xo in 0..<so[2] {
-                    for ch in 0..<c {
-                        var acc: S = isMax ? -S.infinity : 0
-                        var count = 0
-                        for i in 0..<k[0] {
-                            let iy = y * s[0] - p[0] + i
-                            if iy < 0 || iy >= h { continue }
-                            for j in 0..<k[1] {
-                                let ix = xo * s[1] - p[2] + j
-                                if ix < 0 || ix >= wd { continue }
-                                let v = x[((b * h + iy) * wd + ix) * c + ch]
-                                acc = isMax ? Swift.max(acc, v) : acc + v
-                                count += 1
-                            }
-                        }
-                        out[((b * so[1] + y) * so[2] + xo) * c + ch] = isMax ? acc : acc / S(count)
-                    }
+        var window: [Int] = []
+        for b in 0..<sx[0] { for y in 0..<so[1] { for xo in 0..<so[2] { for ch in 0..<c {
+            window.removeAll(keepingCapacity: true)
+            for i in 0..<k[0] {
+                let iy = y * s[0] - p[0] + i
+                if iy < 0 || iy >= h { continue }
+                for j in 0..<k[1] {
+                    let ix = xo * s[1] - p[2] + j
+                    if ix >= 0 && ix < wd { window.append(((b * h + iy) * wd + ix) * c + ch) }
                 }
             }
+            body(((b * so[1] + y) * so[2] + xo) * c + ch, window)
+        } } } }
+    }
+
+    /// Max or average pooling over NHWC; average divides by the in-bounds count.
+    static func pool(_ isMax: Bool, _ x: [S], _ sx: [Int], _ so: [Int], _ a: Attributes) -> [S] {
+        var out = [S](repeating: 0, count: so.reduce(1, *))
+        forEachPoolWindow(sx, so, a) { o, window in
+            out[o] = isMax ? window.reduce(-S.infinity) { Swift.max($0, x[$1]) } : window.reduce(0) { $0 + x[$1] } / S(window.count)
         }
         return out
     }

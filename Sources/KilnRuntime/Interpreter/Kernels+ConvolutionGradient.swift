@@ -57,22 +57,12 @@ extension Kernels {
 extension Kernels {
     /// Routes each window's cotangent to the window's first maximal element (row-major order).
     static func maxPoolBackward(_ x: [S], _ xs: [Int], _ g: [S], _ gs: [Int], _ a: Attributes) -> [S] {
-        let (h, wd, c) = (xs[1], xs[2], xs[3]), k = a.ints("window"), s = a.ints("stride"), p = a.ints("padding")
         var dx = [S](repeating: 0, count: x.count)
-        for n in 0..<gs[0] { for y in 0..<gs[1] { for xo in 0..<gs[2] { for ch in 0..<c {
+        forEachPoolWindow(xs, gs, a) { o, window in
             var best = -S.infinity, at = -1
-            for i in 0..<k[0] {
-                let iy = y * s[0] - p[0] + i
-                if iy < 0 || iy >= h { continue }
-                for j in 0..<k[1] {
-                    let ix = xo * s[1] - p[2] + j
-                    if ix < 0 || ix >= wd { continue }
-                    let idx = ((n * h + iy) * wd + ix) * c + ch
-                    if x[idx] > best { best = x[idx]; at = idx }
-                }
-            }
-            if at >= 0 { dx[at] += g[((n * gs[1] + y) * gs[2] + xo) * c + ch] }
-        } } } }
+            for idx in window where x[idx] > best { best = x[idx]; at = idx }
+            if at >= 0 { dx[at] += g[o] }
+        }
         return dx
     }
 
