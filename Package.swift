@@ -24,11 +24,12 @@ let package = Package(
         .target(name: "KilnCodegen", dependencies: ["KilnIR", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
         .target(name: "KilnFrontend", dependencies: ["KilnIR"]),
         .target(name: "KilnAutodiff", dependencies: ["KilnIR"]),
+        .target(name: "KilnPasses", dependencies: ["KilnIR"]),
         .target(name: "KilnRuntime", dependencies: [
             "KilnIR", "KilnCodegen", "COpenBLAS",
             .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: llvmFlags),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnAutodiff", "KilnRuntime", "KilnCodegen"], swiftSettings: llvmFlags),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnAutodiff", "KilnPasses", "KilnRuntime", "KilnCodegen"], swiftSettings: llvmFlags),
         .executableTarget(name: "kiln", dependencies: [
             "Kiln",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -37,6 +38,7 @@ let package = Package(
         .testTarget(name: "KilnFrontendTests", dependencies: ["KilnFrontend", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnCLITests", dependencies: ["Kiln"], swiftSettings: llvmFlags),
+        .testTarget(name: "KilnPassesTests", dependencies: ["KilnPasses", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnAutodiffTests", dependencies: ["KilnAutodiff", "Kiln"], swiftSettings: llvmFlags),
         .testTarget(name: "KilnCodegenTests", dependencies: ["KilnCodegen", "COpenBLAS", "CLLVM", "KilnIR"], swiftSettings: llvmFlags),
         .executableTarget(name: "kiln-gemm-bench", dependencies: ["KilnCodegen", "COpenBLAS"], path: "Benchmarks/GemmBench",

@@ -2,6 +2,7 @@
 @_exported import KilnIR
 @_exported import KilnFrontend
 @_exported import KilnAutodiff
+@_exported import KilnPasses
 @_exported import KilnRuntime
 @_exported import KilnCodegen
 

@@ -18,6 +18,8 @@ struct DumpCommand: ParsableCommand {
           kiln dump ffn-block --emit llvm        # optimized LLVM IR of the kernels
           kiln dump ffn-block --emit asm         # host assembly (zmm registers on AVX-512)
           kiln dump ffn-block --grad             # the backward graph and the forward values it keeps
+          kiln dump convnext-block --after fuse-residual-blocks   # the graph after a pass, with its decisions
+          kiln dump gla-block --print-after-all  # every pass in turn
         """
     )
 
@@ -31,6 +33,18 @@ struct DumpCommand: ParsableCommand {
 
     @Flag(help: "Print the gradient graph (loss and d loss / d parameter) and what it keeps from the forward pass.")
     var grad = false
+
+    @Option(help: "Run the pass pipeline up to and including PASS and print the result (passes: \(PassPipeline.all.names.joined(separator: ", "))).")
+    var after: String?
+
+    @Flag(help: "Print the graph after every pass of the pipeline.")
+    var printAfterAll = false
+
+    @Option(help: "Threads the cost models plan for (default: KILN_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("pass-option"), help: "A pass option KEY=VALUE, e.g. linear-attention-chunk=64 (repeatable).")
+    var passOptions: [String] = []
 
     func run() throws {
         try reportingErrors {
@@ -47,7 +61,20 @@ struct DumpCommand: ParsableCommand {
                 print("// recomputed in the backward pass instead of saved (cheap pointwise): \(report.recomputedValues.map { "%" + $0 }.joined(separator: ", "))")
                 model.function = report.function
             }
-            let f = model.function
+            var f = model.function
+            if after != nil || printAfterAll {
+                let context = PassContext(threads: threads ?? Executable.defaultThreads, options: try parsePassOptions(passOptions))
+                let result = try PassPipeline.all.run(f, context: context, through: after) { name, r in
+                    guard printAfterAll else { return }
+                    print("// ---- after \(name)")
+                    for n in r.notes { print("// \(n)") }
+                    print(r.function.printed())
+                }
+                if printAfterAll { return }
+                print("// after \(after!)")
+                for n in result.notes { print("// \(n)") }
+                f = result.function
+            }
             if emit != "graph" {
                 let program = try Lowering.lower(f)
                 if emit == "kernels" {
@@ -80,4 +107,16 @@ struct DumpCommand: ParsableCommand {
             print(f.printed(), terminator: "")
         }
     }
+}
+
+/// Parses `KEY=VALUE` pass options.
+func parsePassOptions(_ items: [String]) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for item in items {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw KilnError("--pass-option \(item): expected KEY=VALUE")
+        }
+        out[String(item[..<eq])] = String(item[item.index(after: eq)...])
+    }
+    return out
 }
