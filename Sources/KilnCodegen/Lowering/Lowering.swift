@@ -72,6 +72,8 @@ struct LowerContext {
                 outs = [buffer("const", outT[0], role: .constant, constant: data)]
             case .repeat:
                 outs = [try lowerRepeat(node, ins, inT)]
+            case .fused where node.attributes.symbol("schedule") == "rows":
+                outs = [try lowerFusedRows(node, ins)]
             case .fused:
                 var inner: [ValueID: Int] = [:]
                 let body = node.regions[0]
