@@ -89,16 +89,20 @@ struct RunCommand: ParsableCommand {
                     if fusedCount > 0 { note("fuse-residual-blocks: \(fusedCount) block\(fusedCount == 1 ? "" : "s") fused (kiln dump --after fuse-residual-blocks shows why)") }
                 }
                 let exe = try Executable(g, kind: kind, threads: threads)
-                var times: [Double] = []
+                var times: [Double] = [], cpu: [Double] = []
                 var out: [HostTensor] = []
                 for _ in 0..<(repeatCount == 1 ? 1 : repeatCount + 1) {
-                    let start = Date()
+                    let start = Date(), cpuStart = threadCPUSeconds()
                     out = try exe.run(bound.values)
                     times.append(Date().timeIntervalSince(start))
+                    cpu.append(threadCPUSeconds() - cpuStart)
                 }
                 results = out
-                if repeatCount > 1 { times.removeFirst() }
+                if repeatCount > 1 { times.removeFirst(); cpu.removeFirst() }
                 let median = times.sorted()[times.count / 2]
+                // On one thread every kernel runs on this thread, so its CPU time is the run's
+                // cost even when other processes share the cores.
+                if exe.threads == 1 { note(String(format: "cpu time of this thread: %.3f ms (median)", cpu.sorted()[cpu.count / 2] * 1e3)) }
                 note(String(format: "compiled %@ in %.3f s (%d kernels, arena %.2f MB); ran %@ on %d thread%@ in %.3f ms%@",
                             model.origin, exe.compiled.compileSeconds, exe.program.allKernels.count, Double(exe.peakArenaBytes) / 1e6,
                             kind.rawValue, exe.threads, exe.threads == 1 ? "" : "s", median * 1e3, repeatCount > 1 ? " (median of \(repeatCount))" : ""))
@@ -136,4 +140,11 @@ func summary(_ t: HostTensor) -> String {
     var s = String(format: "%@ min %.6g max %.6g mean %.6g l2 %.6g first [%@]", t.type.description, mn, mx, mean, l2, head)
     if nonFinite > 0 { s += "  (\(nonFinite) non-finite values)" }
     return s
+}
+
+/// CPU seconds consumed by the calling thread.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

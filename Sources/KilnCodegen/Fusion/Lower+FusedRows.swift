@@ -20,16 +20,26 @@ extension LowerContext {
         let bands = min(max(node.attributes.int("bands"), 1), s.rows)
         var rows = FusedRows(schedule: s, body: body)
         for (a, b) in zip(body.arguments, ins) { rows.storage[a.index] = .global(b) }
+        let chains = s.hiddenChains(body: body)
+        var slices: [ValueID: Int] = [:]
+        for chain in chains {
+            for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
+        }
         for n in body.nodes {
-            for o in n.outputs {
+            for o in n.outputs where slices[o] == nil {
                 rows.storage[o.index] = o == body.results[0] ? .global(out)
                     : .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
             }
         }
         var prologue: [KStmt] = []
         var perRow: [KStmt] = []
-        for (n, step) in zip(body.nodes, s.steps) {
-            try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+        let inChain = Set(chains.flatMap { $0.entries + $0.inner })
+        for (i, (n, step)) in zip(body.nodes, s.steps).enumerated() where !inChain.contains(i) {
+            if let chain = chains.first(where: { $0.exit == i }) {
+                try rows.emitChain(chain, slices: slices, into: &perRow)
+            } else {
+                try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+            }
         }
         let halo = s.haloRows
         let tile: [KStmt] = [
