@@ -91,3 +91,35 @@ final class FuseResidualBlocksTests: XCTestCase {
         XCTAssertTrue(r.notes.contains { $0.contains("not fused: conv1d") }, "\(r.notes)")
     }
 }
+
+/// The cost model's decisions follow the machine it is given.
+final class FusionCostModelTests: XCTestCase {
+    func testDecisionsFollowTheMachine() throws {
+        let f = try Zoo.model(named: "mobilenetv2-block")!.trace(input: .f32(8, 56, 56, 24), seed: 0).function
+        // On the default machine the 144-channel intermediates spill to DRAM unfused: fuse.
+        let yes = try FuseResidualBlocks().run(f, context: PassContext(threads: 2))
+        XCTAssertEqual(yes.function.nodes.filter { $0.op == .fused }.count, 1, "\(yes.notes)")
+        let note = yes.notes.joined()
+        for part in ["predicted fused", "separate kernels", "roofline", "scratch", "tiles"] { XCTAssertTrue(note.contains(part), note) }
+        // With a tiny L2 the row rings do not fit: the pieces win.
+        var small = MachineModel.default
+        small.l2Bytes = 32 << 10
+        let no = try FuseResidualBlocks().run(f, context: PassContext(machine: small, threads: 2))
+        XCTAssertFalse(no.function.nodes.contains { $0.op == .fused }, "\(no.notes)")
+        XCTAssertTrue(no.notes.joined().contains("more than L2"), "\(no.notes)")
+        // Forced either way.
+        XCTAssertTrue(try FuseResidualBlocks().run(f, context: PassContext(machine: small, options: ["fuse-residual-blocks": "on"])).function.nodes.contains { $0.op == .fused })
+        XCTAssertFalse(try FuseResidualBlocks().run(f, context: PassContext(options: ["fuse-residual-blocks": "off"])).function.nodes.contains { $0.op == .fused })
+        XCTAssertThrowsError(try FuseResidualBlocks().run(f, context: PassContext(options: ["fuse-residual-blocks": "maybe"])))
+    }
+
+    /// Batch 8 keeps two threads busy without splitting images; batch 1 splits rows into bands.
+    func testParallelTiles() throws {
+        let model = Zoo.model(named: "convnext-block")!
+        for (batch, bands) in [(8, 1), (1, 2)] {
+            let f = try model.trace(input: .f32(batch, 56, 56, 96), seed: 0).function
+            let g = try FuseResidualBlocks().run(f, context: PassContext(threads: 2, options: ["fuse-residual-blocks": "on"])).function
+            XCTAssertEqual(g.nodes.first { $0.op == .fused }?.attributes.int("bands"), bands, "batch \(batch)")
+        }
+    }
+}

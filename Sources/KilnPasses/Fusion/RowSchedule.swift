@@ -228,9 +228,10 @@ extension RowSchedule {
             guard closed, hidden > 16 else { continue }
             // The largest slice that divides the hidden width, fills whole 32-wide micro-kernel
             // panels, and keeps one slice of every chain value within 3/4 of L1.
-            let budget = l1Bytes * 3 / 4 / (4 * width * values.count)
-            let slice = stride(from: min(hidden, max(budget, 32)), through: 1, by: -1).first { hidden % $0 == 0 && $0 % 32 == 0 }
-                ?? stride(from: min(hidden, max(budget, 16)), through: 1, by: -1).first { hidden % $0 == 0 } ?? hidden
+            let budget: Int = l1Bytes * 3 / 4 / (4 * width * values.count)
+            let candidates: [Int] = Array(1...min(hidden, max(budget, 32))).reversed()
+            let panels: Int? = candidates.first { hidden % $0 == 0 && $0 % 32 == 0 }
+            let slice: Int = panels ?? candidates.first { hidden % $0 == 0 } ?? hidden
             taken.formUnion(members)
             taken.insert(exitIndex)
             chains.append(HiddenChain(entries: entries.sorted(), inner: inner.sorted(), exit: exitIndex, input: input,
