@@ -32,9 +32,10 @@ extension FusedRows {
         case .rowMatmul:
             let input = n.inputs[0], cin = schedule.channels[input.index]
             let (ib, ibase) = row(input, yv)
+            let wp = packed(n.inputs[1], k: cin, n: cout, prologue: &prologue, context: &context)
             var stmts: [KStmt] = [.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
-                                                     b: argumentBuffer(n.inputs[1]), bOffset: 0, ldb: .int(cout),
-                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false))]
+                                                     b: wp, bOffset: 0, ldb: .int(cout),
+                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanelStride: .int(cin * 32)))]
             if n.inputs.count > 2 {
                 let bias = argumentBuffer(n.inputs[2])
                 stmts += pixels(.fop(.add, .load(ob, obase + xv * .int(cout) + cv), .load(bias, cv)))
@@ -65,7 +66,8 @@ extension FusedRows {
             ])
 
         case .dense(let kh, let kw, let top, let left):
-            let input = n.inputs[0], cin = schedule.channels[input.index], w = argumentBuffer(n.inputs[1])
+            let input = n.inputs[0], cin = schedule.channels[input.index]
+            let w = packed(n.inputs[1], k: kh * kw * cin, n: cout, prologue: &prologue, context: &context)
             let bias: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
             let dy = fresh("dy"), dx = fresh("dx"), yy = fresh("yy")
             let (ib, ibase) = row(input, .ivar(yy))
@@ -78,8 +80,9 @@ extension FusedRows {
                         .loop(dx, .int(kw), parallel: false, [
                             .matmul(TileMatmul(m: xhi - xlo, n: .int(cout), k: .int(cin),
                                                a: ib, aOffset: ibase + (xlo + .ivar(dx) - .int(left)) * .int(cin), aRowStride: .int(cin),
-                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * cout), ldb: .int(cout),
-                                               c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true)),
+                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * 32), ldb: .int(cout),
+                                               c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true,
+                                               bPanelStride: .int(kh * kw * cin * 32))),
                         ]),
                     ]),
                 ]),

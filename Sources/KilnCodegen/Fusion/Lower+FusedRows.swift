@@ -36,7 +36,7 @@ extension LowerContext {
         let inChain = Set(chains.flatMap { $0.entries + $0.inner })
         for (i, (n, step)) in zip(body.nodes, s.steps).enumerated() where !inChain.contains(i) {
             if let chain = chains.first(where: { $0.exit == i }) {
-                try rows.emitChain(chain, slices: slices, into: &perRow)
+                try rows.emitChain(chain, slices: slices, into: &perRow, prologue: &prologue, context: &self)
             } else {
                 try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
             }
@@ -68,6 +68,8 @@ struct FusedRows {
     let body: Function
     var storage: [Int: RowStorage] = [:]
     var counter = 0
+    /// Weights packed into 32-column panels by the kernel's prologue (weight -> scratch buffer).
+    var packedWeights: [ValueID: Int] = [:]
 
     init(schedule: RowSchedule, body: Function) {
         self.schedule = schedule
@@ -126,6 +128,28 @@ struct FusedRows {
     func argumentBuffer(_ v: ValueID) -> Int {
         guard case .global(let b) = storage[v.index]! else { fatalError("argument stored in a ring") }
         return b
+    }
+
+    /// Weight `w` (row-major, `k` x `n`) packed into 32-column panels, zero-padded: the
+    /// prologue of every call packs it once into per-thread scratch, and the row matmuls read
+    /// it as `TileMatmul.bPanelStride = k * 32`.
+    mutating func packed(_ w: ValueID, k: Int, n: Int, prologue: inout [KStmt], context: inout LowerContext) -> Int {
+        if let b = packedWeights[w] { return b }
+        let pw = TileMatmul.panelWidth, panels = (n + pw - 1) / pw
+        let buf = context.scratch("\(body.name(of: w)).packed", elements: panels * k * pw)
+        let src = argumentBuffer(w)
+        let (jp, p, jj) = (fresh("jp"), fresh("p"), fresh("jj"))
+        let col = KExpr.ivar(jp) * .int(pw) + .ivar(jj)
+        prologue.append(.loop(jp, .int(panels), parallel: false, [
+            .loop(p, .int(k), parallel: false, [
+                .loop(jj, .int(pw), parallel: false, [
+                    .store(buf, (.ivar(jp) * .int(k) + .ivar(p)) * .int(pw) + .ivar(jj),
+                           .select(.ilt(col, .int(n)), .load(src, .ivar(p) * .int(n) + .iop(.min, col, .int(n - 1))), .float(0))),
+                ]),
+            ]),
+        ]))
+        packedWeights[w] = buf
+        return buf
     }
 
     /// Wraps `stmts` so they run only when row `y` of `v` is one the tile needs.

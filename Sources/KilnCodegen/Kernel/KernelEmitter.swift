@@ -103,13 +103,16 @@ struct KernelEmitter {
                     m.position(at: join)
                 case .matmul(let t):
                     func known(_ e: KExpr) -> Int? { if case .int(let v) = e { return v }; return nil }
-                    let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride), ldb: known(t.ldb), ldc: known(t.ldc))
+                    let packed = t.bPanelStride != nil
+                    let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride),
+                                                            ldb: packed ? TileMatmul.panelWidth : known(t.ldb), ldc: known(t.ldc))
                     matmuls.emitCall(fn: fn, mCount: try int(t.m, env), n: try int(t.n, env), k: try int(t.k, env),
                                      a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
                                      aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
-                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)), ldb: try int(t.ldb, env),
+                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
+                                     ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
                                      c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
-                                     strides: strides, accumulate: t.accumulate)
+                                     strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) })
                 }
             }
         }

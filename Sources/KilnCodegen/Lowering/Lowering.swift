@@ -118,7 +118,9 @@ struct LowerContext {
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
                 used.formUnion([t.a, t.b, t.c])
-                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] { collect(e, &used) }
+                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanelStride.map { [$0] } ?? []) {
+                    collect(e, &used)
+                }
             }
         }
     }
