@@ -43,25 +43,44 @@ extension FusedRows {
             out += guarded(o, y, stmts)
 
         case .depthwise(let kh, let kw, let top, let left):
+            // All k x k taps of a pixel in one expression, so the channel loop is innermost,
+            // vectorizes, and keeps its sum in registers. Taps outside the image read a
+            // clamped (valid) address and use a zero weight.
             let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
-            let bias: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
-            let dy = fresh("dy"), dx = fresh("dx"), yy = fresh("yy"), xs = fresh("xs")
-            let (ib, ibase) = row(input, .ivar(yy))
-            let xlo = KExpr.iop(.max, 0, .int(left) - .ivar(dx))
-            let xhi = KExpr.iop(.min, .int(width), .int(width + left) - .ivar(dx))
-            let xAt = xlo + .ivar(xs)
-            let inIndex = ibase + (xAt + .ivar(dx) - .int(left)) * .int(cout) + cv
-            let acc: KStmt = .store(ob, obase + xAt * .int(cout) + cv,
-                                    .fop(.add, .load(ob, obase + xAt * .int(cout) + cv),
-                                         .fop(.mul, .load(ib, inIndex), .load(w, (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cout) + cv))))
-            out += guarded(o, y, pixels(bias) + [
-                .loop(dy, .int(kh), parallel: false, [
-                    .letInt(yy, yv - .int(top) + .ivar(dy)),
-                    .ifThen(.and(.ige(.ivar(yy), 0), .ilt(.ivar(yy), .int(schedule.rows))), [
-                        .loop(dx, .int(kw), parallel: false, [
-                            .loop(xs, xhi - xlo, parallel: false, [.loop(c, .int(cout), parallel: false, [acc])]),
-                        ]),
-                    ]),
+            var sum: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
+            var lets: [KStmt] = []
+            var rowBases: [KExpr] = [], rowValid: [KCond] = []
+            for dy in 0..<kh {
+                let yy = fresh("yy"), yc = fresh("yc")
+                lets.append(.letInt(yy, yv - .int(top) + .int(dy)))
+                lets.append(.letInt(yc, .iop(.min, .iop(.max, .ivar(yy), 0), .int(schedule.rows - 1))))
+                let (ib, ibase) = row(input, .ivar(yc))
+                let rb = fresh("rb")
+                lets.append(.letInt(rb, ibase))
+                rowBases.append(.ivar(rb))
+                rowValid.append(.and(.ige(.ivar(yy), 0), .ilt(.ivar(yy), .int(schedule.rows))))
+                _ = ib
+            }
+            let inputBuffer = row(input, 0).0
+            var cols: [KExpr] = [], colValid: [KCond] = []
+            for dx in 0..<kw {
+                let xx = fresh("xx"), xc = fresh("xc")
+                lets.append(.letInt(xx, xv - .int(left) + .int(dx)))
+                lets.append(.letInt(xc, .iop(.min, .iop(.max, .ivar(xx), 0), .int(width - 1)) * .int(cout)))
+                cols.append(.ivar(xc))
+                colValid.append(.and(.ige(.ivar(xx), 0), .ilt(.ivar(xx), .int(width))))
+            }
+            for dy in 0..<kh {
+                for dx in 0..<kw {
+                    let weight = KExpr.load(w, .int((dy * kw + dx) * cout) + cv)
+                    let tap = KExpr.fop(.mul, .load(inputBuffer, rowBases[dy] + cols[dx] + cv),
+                                        .select(.and(rowValid[dy], colValid[dx]), weight, .float(0)))
+                    sum = .fop(.add, sum, tap)
+                }
+            }
+            out += guarded(o, y, [
+                .loop(x, .int(width), parallel: false, lets + [
+                    .loop(c, .int(cout), parallel: false, [.store(ob, obase + xv * .int(cout) + cv, sum)]),
                 ]),
             ])
 
