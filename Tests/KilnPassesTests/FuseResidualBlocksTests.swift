@@ -123,3 +123,34 @@ final class FusionCostModelTests: XCTestCase {
         }
     }
 }
+
+/// In a training graph the forward half of a block fuses too: the fused kernel also writes
+/// the values the backward pass reads, and the gradients stay what they were.
+final class FusedTrainingGraphTests: XCTestCase {
+    func check(_ name: String, _ input: TensorType, line: UInt = #line) throws {
+        let m = try Zoo.model(named: name)!.trace(input: input, seed: 2)
+        let (loss, _) = try LossFunction.wrap(m.function)
+        let g = try gradient(of: loss, wrt: loss.params.map { loss.name(of: $0) })
+        let r = try PassPipeline([FuseResidualBlocks()]).run(g, context: PassContext(threads: 2, options: ["fuse-residual-blocks": "on"]))
+        let fusedOps = r.function.nodes.filter { $0.op == .fused }
+        XCTAssertGreaterThanOrEqual(fusedOps.count, 1, "\(r.notes)", line: line)
+        XCTAssertTrue(fusedOps.contains { $0.outputs.count > 1 }, "the forward block returns what the backward reads", line: line)
+        var ins: [String: HostTensor] = [:]
+        for (n, t) in m.parameters { ins[n] = t }
+        for a in g.inputs where ins[g.name(of: a)] == nil {
+            var rng = SeededRandom(seed: 9, name: g.name(of: a))
+            let t = g.type(of: a)
+            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
+        }
+        let want = try Interpreter().run(g, inputs: ins)
+        let got = try Executable(r.function, kind: .compiled, threads: 2).run(ins)
+        for (i, (a, b)) in zip(got, want).enumerated() {
+            let scale = b.floats.reduce(Float(0)) { max($0, abs($1)) }
+            let err = zip(a.floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i) of \(name)", line: line)
+        }
+    }
+
+    func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(2, 8, 6, 24)) }
+    func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96)) }
+}

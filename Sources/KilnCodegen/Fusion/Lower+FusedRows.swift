@@ -10,13 +10,15 @@ import KilnPasses
 /// full. Row matmuls go through the in-kernel micro-kernel; the rest are row loops that
 /// LLVM vectorizes over channels.
 extension LowerContext {
-    mutating func lowerFusedRows(_ node: Node, _ ins: [Int]) throws -> Int {
+    mutating func lowerFusedRows(_ node: Node, _ ins: [Int]) throws -> [Int] {
         let body = node.regions[0]
         let s: RowSchedule
         do { s = try RowSchedule(body: body, group: node.attributes.int("row_group")) } catch {
             throw CodegenError("fused block @\(body.name): \(error)")
         }
-        let out = buffer("fused", body.type(of: body.results[0]))
+        // Every result (the block output and values the backward pass reads) is written in full.
+        let outs = body.results.map { buffer("fused", body.type(of: $0)) }
+        let resultBuffer = Dictionary(uniqueKeysWithValues: zip(body.results, outs))
         let bands = min(max(node.attributes.int("bands"), 1), s.rows)
         var rows = FusedRows(schedule: s, body: body)
         for (a, b) in zip(body.arguments, ins) { rows.storage[a.index] = .global(b) }
@@ -27,8 +29,11 @@ extension LowerContext {
         }
         for n in body.nodes {
             for o in n.outputs where slices[o] == nil {
-                rows.storage[o.index] = o == body.results[0] ? .global(out)
-                    : .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
+                if let b = resultBuffer[o] {
+                    rows.storage[o.index] = .global(b)
+                } else {
+                    rows.storage[o.index] = .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
+                }
             }
         }
         var prologue: [KStmt] = []
@@ -50,7 +55,7 @@ extension LowerContext {
             .loop("s", (v("r1") - v("r0")) + .int(halo), parallel: false, [.letInt("sy", v("s") + v("r0") - .int(halo))] + perRow),
         ]
         kernel("fused_rows", parallel: s.batch * bands, prologue + [.loop("t", .int(s.batch * bands), parallel: true, tile)])
-        return out
+        return outs
     }
 }
 

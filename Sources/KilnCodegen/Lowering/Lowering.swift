@@ -73,7 +73,7 @@ struct LowerContext {
             case .repeat:
                 outs = [try lowerRepeat(node, ins, inT)]
             case .fused where node.attributes.symbol("schedule") == "rows":
-                outs = [try lowerFusedRows(node, ins)]
+                outs = try lowerFusedRows(node, ins)
             case .fused:
                 var inner: [ValueID: Int] = [:]
                 let body = node.regions[0]

@@ -40,7 +40,6 @@ public struct RowSchedule: Sendable, Hashable {
     /// Analyzes `body` (the block as a function of its inputs). Throws a reason when the block
     /// cannot run row by row.
     public init(body: Function, group requestedGroup: Int? = nil) throws {
-        guard body.results.count == 1 else { throw PassError("the block has \(body.results.count) results") }
         let out = body.type(of: body.results[0]).shape
         guard out.count == 3 || out.count == 4 else { throw PassError("the block output \(body.type(of: body.results[0])) is not [B,H,W,C] or [B,T,C]") }
         let lead = Array(out.dropLast())
@@ -119,6 +118,9 @@ public struct RowSchedule: Sendable, Hashable {
                     throw PassError("\(node.op) is not fused by the row schedule")
                 }
             }
+        }
+        for r in body.results where !spatial[r.index] {
+            throw PassError("the block returns %\(body.name(of: r)) of type \(body.type(of: r)), which is not made of image rows")
         }
         // Leads and rings, walking consumers backwards from the output.
         var leadRows = [Int](repeating: 0, count: n), backRows = [Int](repeating: 0, count: n)
