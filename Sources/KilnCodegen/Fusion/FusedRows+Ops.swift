@@ -6,6 +6,7 @@ extension FusedRows {
     mutating func emit(_ n: Node, _ step: RowSchedule.Step, into out: inout [KStmt], prologue: inout [KStmt],
                        context: inout LowerContext) throws {
         let o = n.outputs[0]
+        if inlined.contains(o) { return }  // its reader evaluates it
         let y = fresh("y")
         let yv = KExpr.ivar(y)
         let cout = schedule.channels[o.index]
@@ -20,14 +21,7 @@ extension FusedRows {
         }
         switch step {
         case .pointwise:
-            if n.inputs.count == 1 {
-                var fn = MathFn(rawValue: n.op.rawValue)!
-                if n.op == .gelu && n.attributes.symbol("approximate") == "tanh" { fn = .gelu_tanh }
-                out += guarded(o, y, pixels(.call(fn, operand(n.inputs[0], y: yv, x: xv, c: cv))))
-            } else {
-                let op = FloatOp(rawValue: n.op.rawValue)!
-                out += guarded(o, y, pixels(.fop(op, operand(n.inputs[0], y: yv, x: xv, c: cv), operand(n.inputs[1], y: yv, x: xv, c: cv))))
-            }
+            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
 
         case .rowMatmul:
             let input = n.inputs[0], cin = schedule.channels[input.index]
@@ -42,47 +36,8 @@ extension FusedRows {
             }
             out += guarded(o, y, stmts)
 
-        case .depthwise(let kh, let kw, let top, let left):
-            // All k x k taps of a pixel in one expression, so the channel loop is innermost,
-            // vectorizes, and keeps its sum in registers. Taps outside the image read a
-            // clamped (valid) address and use a zero weight.
-            let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
-            var sum: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
-            var lets: [KStmt] = []
-            var rowBases: [KExpr] = [], rowValid: [KCond] = []
-            for dy in 0..<kh {
-                let yy = fresh("yy"), yc = fresh("yc")
-                lets.append(.letInt(yy, yv - .int(top) + .int(dy)))
-                lets.append(.letInt(yc, .iop(.min, .iop(.max, .ivar(yy), 0), .int(schedule.rows - 1))))
-                let (ib, ibase) = row(input, .ivar(yc))
-                let rb = fresh("rb")
-                lets.append(.letInt(rb, ibase))
-                rowBases.append(.ivar(rb))
-                rowValid.append(.and(.ige(.ivar(yy), 0), .ilt(.ivar(yy), .int(schedule.rows))))
-                _ = ib
-            }
-            let inputBuffer = row(input, 0).0
-            var cols: [KExpr] = [], colValid: [KCond] = []
-            for dx in 0..<kw {
-                let xx = fresh("xx"), xc = fresh("xc")
-                lets.append(.letInt(xx, xv - .int(left) + .int(dx)))
-                lets.append(.letInt(xc, .iop(.min, .iop(.max, .ivar(xx), 0), .int(width - 1)) * .int(cout)))
-                cols.append(.ivar(xc))
-                colValid.append(.and(.ige(.ivar(xx), 0), .ilt(.ivar(xx), .int(width))))
-            }
-            for dy in 0..<kh {
-                for dx in 0..<kw {
-                    let weight = KExpr.load(w, .int((dy * kw + dx) * cout) + cv)
-                    let tap = KExpr.fop(.mul, .load(inputBuffer, rowBases[dy] + cols[dx] + cv),
-                                        .select(.and(rowValid[dy], colValid[dx]), weight, .float(0)))
-                    sum = .fop(.add, sum, tap)
-                }
-            }
-            out += guarded(o, y, [
-                .loop(x, .int(width), parallel: false, lets + [
-                    .loop(c, .int(cout), parallel: false, [.store(ob, obase + xv * .int(cout) + cv, sum)]),
-                ]),
-            ])
+        case .depthwise:
+            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
 
         case .dense(let kh, let kw, let top, let left):
             let input = n.inputs[0], cin = schedule.channels[input.index]

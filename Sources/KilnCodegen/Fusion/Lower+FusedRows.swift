@@ -27,8 +27,9 @@ extension LowerContext {
         for chain in chains {
             for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
         }
+        rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: Set(slices.keys))
         for n in body.nodes {
-            for o in n.outputs where slices[o] == nil {
+            for o in n.outputs where slices[o] == nil && !rows.inlined.contains(o) {
                 if let b = resultBuffer[o] {
                     rows.storage[o.index] = .global(b)
                 } else {
@@ -38,6 +39,7 @@ extension LowerContext {
         }
         var prologue: [KStmt] = []
         var perRow: [KStmt] = []
+        for n in body.nodes where n.op == .batch_norm { rows.prepareBatchNorm(n, prologue: &prologue, context: &self) }
         let inChain = Set(chains.flatMap { $0.entries + $0.inner })
         for (i, (n, step)) in zip(body.nodes, s.steps).enumerated() where !inChain.contains(i) {
             if let chain = chains.first(where: { $0.exit == i }) {
@@ -75,6 +77,10 @@ struct FusedRows {
     var counter = 0
     /// Weights packed into 32-column panels by the kernel's prologue (weight -> scratch buffer).
     var packedWeights: [ValueID: Int] = [:]
+    /// Values evaluated inside their reader's expression instead of stored (`FusedRows+Inline`).
+    var inlined: Set<ValueID> = []
+    /// Per-channel scale and shift of each batch_norm output (value index -> scratch buffer).
+    var batchNormTables: [Int: Int] = [:]
 
     init(schedule: RowSchedule, body: Function) {
         self.schedule = schedule
@@ -122,6 +128,9 @@ struct FusedRows {
 
     /// Loads operand `v` at pixel x, channel c of row y (rows, broadcasts and scalars alike).
     func operand(_ v: ValueID, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        if inlined.contains(v), let producer = body.nodes.first(where: { $0.outputs.contains(v) }) {
+            return expression(of: producer, y: y, x: x, c: schedule.channels[v.index] == 1 ? 0 : c)
+        }
         if schedule.spatial[v.index] {
             let (buf, base) = row(v, y)
             let ch = schedule.channels[v.index]
