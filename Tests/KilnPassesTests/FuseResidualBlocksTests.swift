@@ -159,3 +159,35 @@ final class FusedTrainingGraphTests: XCTestCase {
     func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(2, 8, 6, 24)) }
     func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96)) }
 }
+
+/// Checkpointing: the forward block saves only its inputs and a copy recomputes what the
+/// backward reads; the gradients do not change.
+final class CheckpointResidualBlocksTests: XCTestCase {
+    func testGradientsUnchangedAndIntermediatesRecomputed() throws {
+        let m = try Zoo.model(named: "mobilenetv2-block")!.trace(input: .f32(2, 8, 6, 24), seed: 3)
+        let (loss, _) = try LossFunction.wrap(m.function)
+        let g = try gradient(of: loss, wrt: loss.params.map { loss.name(of: $0) })
+        let options = ["fuse-residual-blocks": "on", "checkpoint-residual-blocks": "on"]
+        let r = try PassPipeline([FuseResidualBlocks(), CheckpointResidualBlocks()]).run(g, context: PassContext(threads: 2, options: options))
+        let fused = r.function.nodes.filter { $0.op == .fused }
+        XCTAssertEqual(fused.count, 2, "forward kernel and its recompute copy: \(r.notes)")
+        XCTAssertEqual(fused.first?.outputs.count, 1, "the forward kernel returns only the block output")
+        XCTAssertTrue(r.notes.contains { $0.contains("recomputes") }, "\(r.notes)")
+        var ins: [String: HostTensor] = [:]
+        for (n, t) in m.parameters { ins[n] = t }
+        for a in g.inputs where ins[g.name(of: a)] == nil {
+            var rng = SeededRandom(seed: 4, name: g.name(of: a))
+            let t = g.type(of: a)
+            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
+        }
+        let want = try Interpreter().run(g, inputs: ins)
+        let exe = try Executable(r.function, kind: .compiled, threads: 2)
+        XCTAssertEqual(exe.program.allKernels.filter { $0.name.contains("fused_rows") }.count, 2)
+        let got = try exe.run(ins)
+        for (i, (a, b)) in zip(got, want).enumerated() {
+            let scale = b.floats.reduce(Float(0)) { max($0, abs($1)) }
+            let err = zip(a.floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i)")
+        }
+    }
+}
