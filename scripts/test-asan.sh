@@ -17,6 +17,8 @@ nice "$SWIFT" build --build-tests --sanitize=address --scratch-path "$SCRATCH"
 # exit of the test process. The JIT maps executable memory itself, which ASan tolerates.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0:${ASAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=1:${LSAN_OPTIONS:-}"
+# The AOT test compiles a C program that calls the generated library: instrument it too.
+export KILN_TEST_CFLAGS="-fsanitize=address"
 start=$(date +%s)
 nice "$SWIFT" test --skip-build --sanitize=address --scratch-path "$SCRATCH" "$@"
 echo "ASan test run: $(( $(date +%s) - start )) s"
