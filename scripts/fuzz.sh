@@ -57,7 +57,7 @@ seed() {
             printf '8X3\0a.b=dir/x=y.npy' > "$dir/seed3" ;;
     esac
     if [ -d "Tests/Corpus/fuzz/$t" ]; then
-        find "Tests/Corpus/fuzz/$t" -type f ! -name '*.md' -exec cp {} "$dir"/ \;
+        find "Tests/Corpus/fuzz/$t" -type f ! -name '*.md' ! -name '*.expect' -exec cp {} "$dir"/ \;
     fi
 }
 
