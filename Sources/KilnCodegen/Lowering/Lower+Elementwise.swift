@@ -71,10 +71,7 @@ extension LowerContext {
             let stepsInner = !s.isEmpty && s.last! != 1   // shapes align at the right
             return .load(buf, stepsInner ? base + v("j") : base)
         }
-        // An if, not `op.map { ... } ?? ...`: Swift 6.3's -Onone code for that form leaked the
-        // closure's KExpr boxes (LeakSanitizer, `make test-asan`).
-        let value: KExpr
-        if let op { value = .fop(op, operand(a, sa), operand(b, sb)) } else { value = operand(a, sa) }
+        let value = op.map { KExpr.fop($0, operand(a, sa), operand(b, sb)) } ?? operand(a, sa)
         kernel(op?.rawValue ?? "broadcast", parallel: rows, [
             .loop("r", .int(rows), parallel: true, [
                 .loop("j", .int(inner), parallel: false, [.store(out, v("r") * .int(inner) + v("j"), value)]),
