@@ -43,6 +43,7 @@ final class FuseResidualBlocksTests: XCTestCase {
             let exe = try Executable(g, kind: .compiled, threads: threads)
             XCTAssertEqual(exe.program.allKernels.count, kernels, "kernels of fused @\(f.name)", line: line)
             let got = try exe.run(ins)[0].floats
+            XCTAssertEqual(try exe.run(ins)[0].floats, got, "fused @\(f.name) is bitwise deterministic", line: line)
             XCTAssertLessThanOrEqual(maxRelativeError(got, want), tol, "fused @\(f.name), \(threads) threads vs interpreter", line: line)
             XCTAssertLessThanOrEqual(maxRelativeError(got, unfused), tol, "fused @\(f.name), \(threads) threads vs unfused", line: line)
         }
