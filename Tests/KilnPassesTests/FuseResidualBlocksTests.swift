@@ -27,7 +27,7 @@ final class FuseResidualBlocksTests: XCTestCase {
 
     /// Fuses `m`, expects `blocks` fused ops and `kernels` kernels in total, and compares the
     /// compiled fused program (1 and 2 threads) with the interpreter and the unfused executor.
-    func check(_ m: TracedModel, blocks: Int, kernels: Int, tol: Float = 1e-4, avx2: Bool = false, line: UInt = #line) throws {
+    func check(_ m: TracedModel, blocks: Int, kernels: Int, tol: Float = 2e-5, avx2: Bool = false, line: UInt = #line) throws {
         let f = m.function
         let g = try fused(f)
         XCTAssertEqual(g.nodes.filter { $0.op == .fused }.count, blocks, "fused blocks in @\(f.name)", line: line)
@@ -61,7 +61,7 @@ final class FuseResidualBlocksTests: XCTestCase {
     func testConvNeXtBlock() throws { try check(try zoo("convnext-block", .f32(2, 9, 11, 96)), blocks: 1, kernels: 1, avx2: true) }
     func testInvertedResidualBlock() throws { try check(try zoo("mobilenetv2-block", .f32(2, 10, 7, 24)), blocks: 1, kernels: 1, avx2: true) }
     func testResNetBasicBlock() throws { try check(try zoo("resnet-basic-block", .f32(1, 8, 13, 64)), blocks: 1, kernels: 1, avx2: true) }
-    func testHorNetBlock() throws { try check(try zoo("hornet-block", .f32(1, 9, 10, 64)), blocks: 2, kernels: 2) }
+    func testHorNetBlock() throws { try check(try zoo("hornet-block", .f32(1, 14, 10, 64)), blocks: 2, kernels: 2) }
     func testInceptionNeXtBlock() throws { try check(try zoo("inceptionnext-block", .f32(1, 12, 13, 96)), blocks: 1, kernels: 1) }
     func testTransformerFFN() throws { try check(try zoo("ffn-block", .f32(1, 80, 512)), blocks: 1, kernels: 1) }
 
@@ -150,15 +150,20 @@ final class FusedTrainingGraphTests: XCTestCase {
         }
         let want = try Interpreter().run(g, inputs: ins)
         let got = try Executable(r.function, kind: .compiled, threads: 2).run(ins)
+        let plain = try Executable(g, kind: .compiled, threads: 2).run(ins)
         for (i, (a, b)) in zip(got, want).enumerated() {
             let scale = b.floats.reduce(Float(0)) { max($0, abs($1)) }
             let err = zip(a.floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i) of \(name)", line: line)
+            // As close to the interpreter as the same graph compiled without fusion (plus slack).
+            let plainErr = zip(plain[i].floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(err, max(4 * plainErr, 1e-4 * max(scale, 1)), "result \(i) of \(name) (unfused compiled error \(plainErr), scale \(scale))", line: line)
         }
     }
 
     func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(2, 8, 6, 24)) }
     func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96)) }
+    func testHorNet() throws { try check("hornet-block", .f32(1, 20, 17, 64)) }
+    func testInceptionNeXt() throws { try check("inceptionnext-block", .f32(1, 13, 12, 96)) }
 }
 
 /// Checkpointing: the forward block saves only its inputs and a copy recomputes what the

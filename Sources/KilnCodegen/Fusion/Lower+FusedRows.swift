@@ -30,7 +30,7 @@ extension LowerContext {
         rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: Set(slices.keys))
         for n in body.nodes {
             for o in n.outputs where slices[o] == nil && !rows.inlined.contains(o) {
-                if let b = resultBuffer[o] {
+                if o == body.results[0], let b = resultBuffer[o] {
                     rows.storage[o.index] = .global(b)
                 } else {
                     rows.storage[o.index] = .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
@@ -46,6 +46,13 @@ extension LowerContext {
                 try rows.emitChain(chain, slices: slices, into: &perRow, prologue: &prologue, context: &self)
             } else {
                 try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+            }
+            // A value the backward pass reads is computed in the band's private ring (bands
+            // overlap by their halo, and rows are written in several phases), then each band
+            // copies the finished rows it owns, [r0, r1), to the full tensor: one writer per row.
+            for o in n.outputs where o != body.results[0] {
+                guard let full = resultBuffer[o] else { continue }
+                perRow += rows.exportRow(o, to: full)
             }
         }
         let halo = s.haloRows
@@ -164,6 +171,19 @@ struct FusedRows {
         ]))
         packedWeights[w] = buf
         return buf
+    }
+
+    /// Copies row `sy + lead(v)` of `v` from its ring to the full tensor `full` when the row
+    /// belongs to this band.
+    mutating func exportRow(_ v: ValueID, to full: Int) -> [KStmt] {
+        let y = fresh("ey"), e = fresh("e")
+        let ch = schedule.channels[v.index]
+        let (rb, rbase) = row(v, .ivar(y))
+        let fullBase = ((KExpr.ivar("b") * .int(schedule.rows) + .ivar(y)) * .int(width)) * .int(ch)
+        return [.letInt(y, .ivar("sy") + .int(schedule.lead[v.index])),
+                .ifThen(.and(.ige(.ivar(y), .ivar("r0")), .ilt(.ivar(y), .ivar("r1"))), [
+                    .loop(e, .int(width * ch), parallel: false, [.store(full, fullBase + .ivar(e), .load(rb, rbase + .ivar(e)))]),
+                ])]
     }
 
     /// Wraps `stmts` so they run only when row `y` of `v` is one the tile needs.

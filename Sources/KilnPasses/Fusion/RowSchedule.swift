@@ -140,7 +140,9 @@ public struct RowSchedule: Sendable, Hashable {
             var top = 0
             if case .depthwise(_, _, let t, _) = step { top = t }
             if case .dense(_, _, let t, _) = step { top = t }
-            let l = node.outputs.map { leadRows[$0.index] }.max()!
+            // A node with several outputs (split) reads its input at each output's row, so the
+            // ring must reach back to the output that lags most.
+            let l = node.outputs.map { leadRows[$0.index] }.min()!
             for i in node.inputs.map(\.index) where spatial[i] {
                 ringRows[i] = max(ringRows[i], leadRows[i] - l + top + 1)
             }
