@@ -52,6 +52,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Minimum seconds of timed runs per measurement (default 1, or 0.1 with --quick).")
     var minTime: Double?
 
+    @Flag(help: "Also run ffn-block at batch > 1 (8 x 4096 tokens: minutes per configuration).")
+    var includeLarge = false
+
     @Option(help: "Seed for parameters and inputs.")
     var seed: UInt64 = 0
 
@@ -73,7 +76,7 @@ struct BenchCommand: ParsableCommand {
 
             var timer = quick ? MedianTimer.quick : MedianTimer()
             if let minTime { timer.minSeconds = minTime }
-            let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, seed: seed,
+            let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, includeLarge: includeLarge, seed: seed,
                                      progress: { note($0) })
             let report = try BenchRunner.run(names: names, threads: threadCounts, config: config)
 

@@ -77,3 +77,15 @@ final class BenchRecordTests: XCTestCase {
         }
     }
 }
+
+final class MedianTimerInterleavingTests: XCTestCase {
+    func testInterleavedTimingAlternatesAndKeepsSamplesApart() throws {
+        final class Log: @unchecked Sendable { var now = 0.0; var order: [String] = [] }
+        let log = Log()
+        let timer = MedianTimer(warmupRuns: 1, minSeconds: 0, minRuns: 3, maxRuns: 3, clock: { log.now })
+        let s = try timer.measureInterleaved([{ log.now += 2; log.order.append("a") }, { log.now += 5; log.order.append("b") }])
+        XCTAssertEqual(log.order, ["a", "b", "a", "b", "a", "b", "a", "b"])
+        XCTAssertEqual(s.map(\.samples), [[2, 2, 2], [5, 5, 5]])
+        XCTAssertEqual(s.map(\.median), [2, 5])
+    }
+}

@@ -10,19 +10,22 @@ public struct BenchConfig: Sendable {
     /// Smaller problems where a suite has a choice, and the quick timer.
     public var quick: Bool
     public var timer: MedianTimer
+    /// Also run configurations a suite skips by default for their size (ffn-block at batch > 1).
+    public var includeLarge: Bool
     /// Seed for parameters and inputs.
     public var seed: UInt64
     /// Progress notes (the CLI sends them to stderr).
     public var progress: @Sendable (String) -> Void
 
     public init(threads: Int = 1, batches: [Int] = [1, 8], directions: [BenchDirection] = BenchDirection.allCases,
-                quick: Bool = false, timer: MedianTimer? = nil, seed: UInt64 = 0,
+                quick: Bool = false, timer: MedianTimer? = nil, includeLarge: Bool = false, seed: UInt64 = 0,
                 progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.threads = max(threads, 1)
         self.batches = batches
         self.directions = directions
         self.quick = quick
         self.timer = timer ?? (quick ? .quick : MedianTimer())
+        self.includeLarge = includeLarge
         self.seed = seed
         self.progress = progress
     }

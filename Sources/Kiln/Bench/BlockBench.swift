@@ -43,6 +43,10 @@ public struct BlockBench: BenchSuite {
         }
         var records: [BenchRecord] = []
         for batch in config.batches {
+            if name == "ffn-block" && batch > 1 && !config.includeLarge {
+                config.progress("ffn-block batch \(batch) skipped: \(batch) x \(Self.ffnTokens) tokens is the batch-1 token-wise work \(batch) times over (minutes per configuration); --include-large runs it")
+                continue
+            }
             let traced = try model.trace(input: TensorType(.f32, Self.inputShape(of: model, batch: batch)), seed: config.seed)
             let defaults = Dictionary(traced.parameters.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
             for direction in config.directions {
@@ -81,8 +85,11 @@ public struct BlockBench: BenchSuite {
                                   what: "\(what): fused vs unfused", names: f.results.map { f.name(of: $0) })
 
         config.progress("\(what): timing")
-        let tf = try config.timer.measure { _ = try fused.run(values) }
-        let tu = try config.timer.measure { _ = try unfused.run(values) }
+        // The agreement check above was each executable's first run, so one warm-up fewer.
+        var timer = config.timer
+        timer.warmupRuns = max(timer.warmupRuns - 1, 0)
+        let samples = try timer.measureInterleaved([{ _ = try fused.run(values) }, { _ = try unfused.run(values) }])
+        let (tf, tu) = (samples[0], samples[1])
         let roof = RooflineBound(function: f, machine: machine)
         let flops = f.flops
 
