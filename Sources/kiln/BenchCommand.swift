@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
           kiln bench convnext-block ffn-block --threads 1 --batch 1 --direction forward
           kiln bench --json out/bench.json --plot out/bench.svg
           kiln bench --compare Benchmarks/baseline-blocks.json
+          kiln bench --from out/bench.json --plot out/bench.svg
         """
     )
 
@@ -45,6 +46,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Compare against a baseline JSON file; exit 1 on a regression (fused median > 25% slower, or ratio < 80% of baseline).")
     var compare: String?
+
+    @Option(help: "Read records from this JSON file instead of running (re-render the table, --plot, --compare).")
+    var from: String?
 
     @Flag(help: "Short runs: 0.1 s and 3 runs per measurement, a smaller machine measurement.")
     var quick = false
@@ -78,7 +82,14 @@ struct BenchCommand: ParsableCommand {
             if let minTime { timer.minSeconds = minTime }
             let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, includeLarge: includeLarge, seed: seed,
                                      progress: { note($0) })
-            let report = try BenchRunner.run(names: names, threads: threadCounts, config: config)
+            let report: BenchReport
+            if let from {
+                let records = try BenchRecord.read(from: from)
+                report = BenchReport(machines: [], records: names.isEmpty ? records : records.filter { names.contains($0.name) })
+                print("records from \(from)")
+            } else {
+                report = try BenchRunner.run(names: names, threads: threadCounts, config: config)
+            }
 
             print(BenchTable.render(report.records, machines: report.machines), terminator: "")
             if let json {

@@ -3,6 +3,10 @@ public struct BenchReport: Sendable {
     /// One per thread count, in the order run.
     public var machines: [MeasuredMachine]
     public var records: [BenchRecord]
+    public init(machines: [MeasuredMachine], records: [BenchRecord]) {
+        self.machines = machines
+        self.records = records
+    }
 }
 
 /// Runs benchmarks by name over thread counts: measures the machine at each thread count,

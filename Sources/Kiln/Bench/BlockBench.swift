@@ -69,40 +69,22 @@ public struct BlockBench: BenchSuite {
         }
     }
 
-    /// Both variants of one configuration: check agreement, time each, one record each.
+    /// Both variants of one configuration: compile, check agreement, time, one record each.
     func measure(_ f: Function, name: String, direction: BenchDirection, batch: Int, defaults: [String: HostTensor],
                  config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
         let t = config.threads
-        let what = "\(name) \(direction.rawValue) batch \(batch) threads \(t)"
-        config.progress("\(what): compiling")
+        let c = BenchConfiguration(name: name, direction: direction, batch: batch)
+        config.progress("\(c.label) threads \(t): compiling")
         let values = try ArgumentBinder.bind(function: f, params: nil, defaults: defaults, inputs: [:], seed: config.seed).values
         let fusedFunction = try PassPipeline.all.run(f, context: PassContext(machine: machine.model, threads: t)).function
         let fused = try Executable(fusedFunction, kind: .compiled, threads: t)
         let unfused = try Executable(f, kind: .unfused, threads: t)
-
-        let reference = try unfused.run(values)
-        try OutputAgreement.check(try fused.run(values), against: reference, tolerance: Self.tolerance,
-                                  what: "\(what): fused vs unfused", names: f.results.map { f.name(of: $0) })
-
-        config.progress("\(what): timing")
-        // The agreement check above was each executable's first run, so one warm-up fewer.
-        var timer = config.timer
-        timer.warmupRuns = max(timer.warmupRuns - 1, 0)
-        let samples = try timer.measureInterleaved([{ _ = try fused.run(values) }, { _ = try unfused.run(values) }])
-        let (tf, tu) = (samples[0], samples[1])
         let roof = RooflineBound(function: f, machine: machine)
-        let flops = f.flops
-
-        func record(_ variant: BenchVariant, _ exe: Executable, _ s: TimingSample, ratio: Double?) -> BenchRecord {
-            BenchRecord(name: name, direction: direction, batch: batch, threads: t, variant: variant,
-                        medianMs: s.median * 1e3, gflops: flops / s.median / 1e9, sgemmGflops: machine.sgemmGflops,
-                        rooflineMs: roof.seconds * 1e3, bandwidthGbps: machine.bandwidthGBps,
-                        kernels: exe.program.kernelLaunches, peakBytes: exe.peakArenaBytes, ratio: ratio,
-                        minMs: s.min * 1e3, runs: s.runs)
-        }
-        let r = [record(.fused, fused, tf, ratio: tu.median / tf.median), record(.unfused, unfused, tu, ratio: nil)]
-        config.progress(String(format: "%@: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
-                               what, r[0].medianMs, r[1].medianMs, tu.median / tf.median, r[0].rooflineMs, roof.limitedBy))
+        let r = try VariantBench.measure([VariantRun(.fused, fused), VariantRun(.unfused, unfused)], reference: 1,
+                                         inputs: values, configuration: c, flops: f.flops, roofline: roof,
+                                         tolerance: Self.tolerance, config: config, machine: machine)
+        config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
+                               c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, roof.limitedBy))
         return r
     }
 }
