@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Read records from this JSON file instead of running (re-render the table, --plot, --compare).")
     var from: String?
 
+    @Flag(help: "With --compare: compare raw medians, without scaling by the in-run sgemm rates.")
+    var rawCompare = false
+
     @Flag(help: "Short runs: 0.1 s and 3 runs per measurement, a smaller machine measurement.")
     var quick = false
 
@@ -103,7 +106,9 @@ struct BenchCommand: ParsableCommand {
                 note("wrote \(plot)")
             }
             if let baseline, let compare {
-                let outcome = BenchComparison().compare(current: report.records, baseline: baseline)
+                var comparison = BenchComparison()
+                comparison.normalizeByMachine = !rawCompare
+                let outcome = comparison.compare(current: report.records, baseline: baseline)
                 print("\ncompared with \(compare):")
                 for line in outcome.compared { print("  " + line) }
                 for key in outcome.unmatched { print("  \(key): not in the baseline") }
