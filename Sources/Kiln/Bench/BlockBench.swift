@@ -79,10 +79,12 @@ public struct BlockBench: BenchSuite {
         let fusedFunction = try PassPipeline.all.run(f, context: PassContext(machine: machine.model, threads: t)).function
         let fused = try Executable(fusedFunction, kind: .compiled, threads: t)
         let unfused = try Executable(f, kind: .unfused, threads: t)
-        let roof = RooflineBound(function: f, machine: machine)
+        // The roof of this configuration is measured right before it (see withSgemmRemeasured).
+        let now = machine.withSgemmRemeasured()
+        let roof = RooflineBound(function: f, machine: now)
         let r = try VariantBench.measure([VariantRun(.fused, fused), VariantRun(.unfused, unfused)], reference: 1,
                                          inputs: values, configuration: c, flops: f.flops, roofline: roof,
-                                         tolerance: Self.tolerance, config: config, machine: machine)
+                                         tolerance: Self.tolerance, config: config, machine: now)
         config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
                                c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, roof.limitedBy))
         return r

@@ -62,6 +62,19 @@ public struct MeasuredMachine: Codable, Hashable, Sendable {
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 
+    /// This machine with the sgemm rate measured again now (1024³, median of three runs),
+    /// for a roof contemporaneous with one configuration's timings: on a shared machine the
+    /// load changes over a sweep of minutes, and a roof measured in a quiet moment would
+    /// put later, busier measurements unfairly far below it (or, the other way round,
+    /// above it). Bandwidth is kept from the sweep's measurement.
+    public func withSgemmRemeasured() -> MeasuredMachine {
+        var m = self
+        m.sgemmSize = 1024
+        m.sgemmGflops = Self.measureSgemm(size: 1024, threads: threads,
+                                          timer: MedianTimer(warmupRuns: 1, minSeconds: 0, minRuns: 3, maxRuns: 3), trials: 1)
+        return m
+    }
+
     /// The measurements as the cost model's per-core machine: peak and GEMM rate are the
     /// sgemm rate per thread, DRAM bandwidth the triad rate per thread, so
     /// `model.roofline(..., threads: threads)` gives this run's roofs. Vector rate and
