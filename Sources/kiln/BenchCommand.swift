@@ -105,6 +105,7 @@ struct BenchCommand: ParsableCommand {
                 try EfficiencyPlot.svg(report.records).write(toFile: plot, atomically: true, encoding: .utf8)
                 note("wrote \(plot)")
             }
+            for f in report.failures { FileHandle.standardError.write(Data("failed: \(f)\n".utf8)) }
             if let baseline, let compare {
                 var comparison = BenchComparison()
                 comparison.normalizeByMachine = !rawCompare
@@ -117,6 +118,9 @@ struct BenchCommand: ParsableCommand {
                     throw KilnError("\(outcome.regressions.count) regression\(outcome.regressions.count == 1 ? "" : "s") against \(compare)")
                 }
                 print("no regressions against \(compare)")
+            }
+            if !report.failures.isEmpty {
+                throw KilnError("\(report.failures.count) configuration\(report.failures.count == 1 ? "" : "s") failed; their records are missing")
             }
         }
     }

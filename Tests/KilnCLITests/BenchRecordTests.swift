@@ -89,3 +89,32 @@ final class MedianTimerInterleavingTests: XCTestCase {
         XCTAssertEqual(s.map(\.median), [2, 5])
     }
 }
+
+/// A suite whose second configuration fails: the runner must keep the others.
+private struct HalfBrokenSuite: BenchSuite {
+    var suiteName: String { "test" }
+    var names: [String] { ["good", "broken"] }
+    func records(for name: String, config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
+        if name == "broken" { throw KilnError("broken: variants disagree") }
+        var out: [BenchRecord] = []
+        for batch in config.batches {
+            if batch == 2 { config.reportFailure("good batch 2: compile error"); continue }
+            out.append(BenchRecord(name: name, direction: .forward, batch: batch, threads: config.threads, variant: .fused,
+                                   medianMs: 1, gflops: 1, sgemmGflops: machine.sgemmGflops, rooflineMs: 1))
+        }
+        return out
+    }
+}
+
+final class BenchRunnerTests: XCTestCase {
+    func testFailedConfigurationsAreReportedAndTheRestStillRuns() throws {
+        let config = BenchConfig(batches: [1, 2, 3], quick: true)
+        let report = try BenchRunner.run(names: [], threads: [1], config: config, registry: [HalfBrokenSuite()])
+        XCTAssertEqual(report.records.map(\.batch), [1, 3])
+        XCTAssertEqual(report.failures.count, 2, "\(report.failures)")
+        XCTAssertTrue(report.failures[0].contains("good batch 2"))
+        XCTAssertTrue(report.failures[1].contains("broken threads 1"))
+        XCTAssertEqual(report.machines.count, 1)
+        XCTAssertGreaterThan(report.records[0].sgemmGflops, 0)
+    }
+}

@@ -16,6 +16,10 @@ public struct BenchConfig: Sendable {
     public var seed: UInt64
     /// Progress notes (the CLI sends them to stderr).
     public var progress: @Sendable (String) -> Void
+    /// Where a suite reports a configuration that failed (variants disagree, compile
+    /// error) before going on with the next one, so one broken block does not hide the
+    /// others' numbers; `BenchRunner` collects these and the command exits 1 at the end.
+    public var reportFailure: @Sendable (String) -> Void = { _ in }
 
     public init(threads: Int = 1, batches: [Int] = [1, 8], directions: [BenchDirection] = BenchDirection.allCases,
                 quick: Bool = false, timer: MedianTimer? = nil, includeLarge: Bool = false, seed: UInt64 = 0,
@@ -65,9 +69,9 @@ public enum BenchSuites {
     public static var defaultNames: [String] { all.flatMap { s in s.names.filter { s.runsByDefault($0) } } }
 
     /// The suite that owns `name`, or an error listing every valid name.
-    public static func suite(for name: String) throws -> any BenchSuite {
-        guard let s = all.first(where: { $0.names.contains(name) }) else {
-            throw KilnError("unknown benchmark '\(name)'; valid names: \(names.joined(separator: ", "))")
+    public static func suite(for name: String, in suites: [any BenchSuite] = all) throws -> any BenchSuite {
+        guard let s = suites.first(where: { $0.names.contains(name) }) else {
+            throw KilnError("unknown benchmark '\(name)'; valid names: \(suites.flatMap(\.names).joined(separator: ", "))")
         }
         return s
     }

@@ -50,9 +50,13 @@ public struct BlockBench: BenchSuite {
             let traced = try model.trace(input: TensorType(.f32, Self.inputShape(of: model, batch: batch)), seed: config.seed)
             let defaults = Dictionary(traced.parameters.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
             for direction in config.directions {
-                let f = try Self.function(traced.function, direction: direction)
-                records += try measure(f, name: name, direction: direction, batch: batch, defaults: defaults,
-                                       config: config, machine: machine)
+                do {
+                    let f = try Self.function(traced.function, direction: direction)
+                    records += try measure(f, name: name, direction: direction, batch: batch, defaults: defaults,
+                                           config: config, machine: machine)
+                } catch {
+                    config.reportFailure("\(error)")
+                }
             }
         }
         return records
