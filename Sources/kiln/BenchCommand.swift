@@ -120,7 +120,7 @@ struct BenchCommand: ParsableCommand {
                 print("no regressions against \(compare)")
             }
             if !report.failures.isEmpty {
-                throw KilnError("\(report.failures.count) configuration\(report.failures.count == 1 ? "" : "s") failed; their records are missing")
+                throw KilnError("\(report.failures.count) configuration\(report.failures.count == 1 ? "" : "s") failed; \(report.failures.count == 1 ? "its records are" : "their records are") missing")
             }
         }
     }

@@ -73,6 +73,15 @@ public struct BlockBench: BenchSuite {
         }
     }
 
+    /// Readable result names for failures: a gradient function returns the loss, then the
+    /// gradient of each parameter in order (`gradient(of:wrt:)`), whose IR names are numbers.
+    static func resultNames(of f: Function, direction: BenchDirection) -> [String] {
+        switch direction {
+        case .forward: return f.results.map { f.name(of: $0) }
+        case .forwardBackward: return ["loss"] + f.params.map { "gradient of " + f.name(of: $0) }
+        }
+    }
+
     /// Both variants of one configuration: compile, check agreement, time, one record each.
     func measure(_ f: Function, name: String, direction: BenchDirection, batch: Int, defaults: [String: HostTensor],
                  config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
@@ -88,7 +97,8 @@ public struct BlockBench: BenchSuite {
         let roof = RooflineBound(function: f, machine: now)
         let r = try VariantBench.measure([VariantRun(.fused, fused), VariantRun(.unfused, unfused)], reference: 1,
                                          inputs: values, configuration: c, flops: f.flops, roofline: roof,
-                                         tolerance: Self.tolerance, config: config, machine: now)
+                                         tolerance: Self.tolerance, config: config, machine: now,
+                                         resultNames: Self.resultNames(of: f, direction: direction))
         config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
                                c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, roof.limitedBy))
         return r

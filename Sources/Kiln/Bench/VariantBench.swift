@@ -44,13 +44,15 @@ public enum VariantBench {
     ///   - flops: the work of one run credited to every variant (the same number for all,
     ///     so GFLOP/s compare like times do).
     ///   - roofline: the bound of that work on `machine`.
+    ///   - resultNames: names for the results in an agreement failure (default: the IR's).
     public static func measure(_ runs: [VariantRun], reference: Int, inputs: [String: HostTensor],
                                configuration c: BenchConfiguration, flops: Double, roofline: RooflineBound,
-                               tolerance: Double, config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
+                               tolerance: Double, config: BenchConfig, machine: MeasuredMachine,
+                               resultNames: [String]? = nil) throws -> [BenchRecord] {
         let what = "\(c.label) threads \(config.threads)"
         let ref = runs[reference]
         let expected = try ref.executable.run(inputs)
-        let resultNames = ref.executable.function.results.map { ref.executable.function.name(of: $0) }
+        let resultNames = resultNames ?? ref.executable.function.results.map { ref.executable.function.name(of: $0) }
         for (i, r) in runs.enumerated() where i != reference {
             try OutputAgreement.check(try r.executable.run(inputs), against: expected, tolerance: tolerance,
                                       what: "\(what): \(r.variant) vs \(ref.variant)", names: resultNames)
