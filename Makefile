@@ -1,7 +1,7 @@
 # Kiln: `make demo` sets up everything and runs the tour; `make test` sets up everything and runs the tests.
 SWIFT ?= swift
 
-.PHONY: deps build demo test golden bench-gemm clean
+.PHONY: deps build demo test golden bench bench-check bench-baseline bench-gemm clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -16,6 +16,28 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Fused against unfused residual blocks, with the machine's roofs measured in the same run.
+# BENCH_FLAGS passes options through, e.g. make bench BENCH_FLAGS="--quick --threads 1".
+BENCH_FLAGS ?=
+KILN_RELEASE = $$($(SWIFT) build -c release --show-bin-path)/kiln
+
+bench: deps
+	$(SWIFT) build -c release --product kiln
+	mkdir -p out
+	nice $(KILN_RELEASE) bench --json out/bench.json --plot out/bench.svg $(BENCH_FLAGS)
+
+# A fresh run against the checked-in baseline: fails when a fused median is > 25% slower
+# or a fused/unfused ratio < 80% of the baseline's.
+bench-check: deps
+	$(SWIFT) build -c release --product kiln
+	mkdir -p out
+	nice $(KILN_RELEASE) bench --json out/bench.json --plot out/bench.svg --compare Benchmarks/baseline-blocks.json $(BENCH_FLAGS)
+
+# Rewrite the baseline after an intended change (commit it with the reason).
+bench-baseline: deps
+	$(SWIFT) build -c release --product kiln
+	nice $(KILN_RELEASE) bench --json Benchmarks/baseline-blocks.json $(BENCH_FLAGS)
 
 # Kiln's GEMM micro-kernel against OpenBLAS, single thread, medians in one run.
 bench-gemm: deps

@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
           kiln bench convnext-block ffn-block --threads 1 --batch 1 --direction forward
           kiln bench --json out/bench.json --plot out/bench.svg
           kiln bench --compare Benchmarks/baseline-blocks.json
+          kiln bench --from out/bench.json --plot out/bench.svg
         """
     )
 
@@ -46,11 +47,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Compare against a baseline JSON file; exit 1 on a regression (fused median > 25% slower, or ratio < 80% of baseline).")
     var compare: String?
 
+    @Option(help: "Read records from this JSON file instead of running (re-render the table, --plot, --compare).")
+    var from: String?
+
+    @Flag(help: "With --compare: compare raw medians, without scaling by the in-run sgemm rates.")
+    var rawCompare = false
+
     @Flag(help: "Short runs: 0.1 s and 3 runs per measurement, a smaller machine measurement.")
     var quick = false
 
     @Option(help: "Minimum seconds of timed runs per measurement (default 1, or 0.1 with --quick).")
     var minTime: Double?
+
+    @Flag(help: "Also run ffn-block at batch > 1 (8 x 4096 tokens: minutes per configuration).")
+    var includeLarge = false
 
     @Option(help: "Seed for parameters and inputs.")
     var seed: UInt64 = 0
@@ -73,9 +83,16 @@ struct BenchCommand: ParsableCommand {
 
             var timer = quick ? MedianTimer.quick : MedianTimer()
             if let minTime { timer.minSeconds = minTime }
-            let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, seed: seed,
+            let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, includeLarge: includeLarge, seed: seed,
                                      progress: { note($0) })
-            let report = try BenchRunner.run(names: names, threads: threadCounts, config: config)
+            let report: BenchReport
+            if let from {
+                let records = try BenchRecord.read(from: from)
+                report = BenchReport(machines: [], records: names.isEmpty ? records : records.filter { names.contains($0.name) })
+                print("records from \(from)")
+            } else {
+                report = try BenchRunner.run(names: names, threads: threadCounts, config: config)
+            }
 
             print(BenchTable.render(report.records, machines: report.machines), terminator: "")
             if let json {
@@ -88,8 +105,11 @@ struct BenchCommand: ParsableCommand {
                 try EfficiencyPlot.svg(report.records).write(toFile: plot, atomically: true, encoding: .utf8)
                 note("wrote \(plot)")
             }
+            for f in report.failures { FileHandle.standardError.write(Data("failed: \(f)\n".utf8)) }
             if let baseline, let compare {
-                let outcome = BenchComparison().compare(current: report.records, baseline: baseline)
+                var comparison = BenchComparison()
+                comparison.normalizeByMachine = !rawCompare
+                let outcome = comparison.compare(current: report.records, baseline: baseline)
                 print("\ncompared with \(compare):")
                 for line in outcome.compared { print("  " + line) }
                 for key in outcome.unmatched { print("  \(key): not in the baseline") }
@@ -98,6 +118,9 @@ struct BenchCommand: ParsableCommand {
                     throw KilnError("\(outcome.regressions.count) regression\(outcome.regressions.count == 1 ? "" : "s") against \(compare)")
                 }
                 print("no regressions against \(compare)")
+            }
+            if !report.failures.isEmpty {
+                throw KilnError("\(report.failures.count) configuration\(report.failures.count == 1 ? "" : "s") failed; \(report.failures.count == 1 ? "its records are" : "their records are") missing")
             }
         }
     }

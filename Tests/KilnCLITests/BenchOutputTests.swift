@@ -74,4 +74,20 @@ final class BenchOutputTests: XCTestCase {
         current[2].ratio = 1.3
         XCTAssertTrue(BenchComparison().compare(current: current, baseline: baseline).regressions.isEmpty)
     }
+
+    func testComparisonScalesMediansByTheInRunSgemmRate() {
+        let baseline = records
+        var current = records
+        // The whole machine is 40% slower today: sgemm and the fused median alike.
+        for i in current.indices { current[i].sgemmGflops = 60; current[i].medianMs *= 1 / 0.6 }
+        XCTAssertTrue(BenchComparison().compare(current: current, baseline: baseline).regressions.isEmpty)
+        var raw = BenchComparison()
+        raw.normalizeByMachine = false
+        XCTAssertEqual(raw.compare(current: current, baseline: baseline).regressions.count, 3)
+        // Slower than the machine explains: still a regression.
+        current[0].medianMs = 1.3 / 0.6
+        let outcome = BenchComparison().compare(current: current, baseline: baseline)
+        XCTAssertEqual(outcome.regressions.count, 1, "\(outcome.regressions)")
+        XCTAssertTrue(outcome.regressions[0].contains("sgemm"), outcome.regressions[0])
+    }
 }

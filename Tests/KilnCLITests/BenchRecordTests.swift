@@ -77,3 +77,44 @@ final class BenchRecordTests: XCTestCase {
         }
     }
 }
+
+final class MedianTimerInterleavingTests: XCTestCase {
+    func testInterleavedTimingAlternatesAndKeepsSamplesApart() throws {
+        final class Log: @unchecked Sendable { var now = 0.0; var order: [String] = [] }
+        let log = Log()
+        let timer = MedianTimer(warmupRuns: 1, minSeconds: 0, minRuns: 3, maxRuns: 3, clock: { log.now })
+        let s = try timer.measureInterleaved([{ log.now += 2; log.order.append("a") }, { log.now += 5; log.order.append("b") }])
+        XCTAssertEqual(log.order, ["a", "b", "a", "b", "a", "b", "a", "b"])
+        XCTAssertEqual(s.map(\.samples), [[2, 2, 2], [5, 5, 5]])
+        XCTAssertEqual(s.map(\.median), [2, 5])
+    }
+}
+
+/// A suite whose second configuration fails: the runner must keep the others.
+private struct HalfBrokenSuite: BenchSuite {
+    var suiteName: String { "test" }
+    var names: [String] { ["good", "broken"] }
+    func records(for name: String, config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
+        if name == "broken" { throw KilnError("broken: variants disagree") }
+        var out: [BenchRecord] = []
+        for batch in config.batches {
+            if batch == 2 { config.reportFailure("good batch 2: compile error"); continue }
+            out.append(BenchRecord(name: name, direction: .forward, batch: batch, threads: config.threads, variant: .fused,
+                                   medianMs: 1, gflops: 1, sgemmGflops: machine.sgemmGflops, rooflineMs: 1))
+        }
+        return out
+    }
+}
+
+final class BenchRunnerTests: XCTestCase {
+    func testFailedConfigurationsAreReportedAndTheRestStillRuns() throws {
+        let config = BenchConfig(batches: [1, 2, 3], quick: true)
+        let report = try BenchRunner.run(names: [], threads: [1], config: config, registry: [HalfBrokenSuite()])
+        XCTAssertEqual(report.records.map(\.batch), [1, 3])
+        XCTAssertEqual(report.failures.count, 2, "\(report.failures)")
+        XCTAssertTrue(report.failures[0].contains("good batch 2"))
+        XCTAssertTrue(report.failures[1].contains("broken threads 1"))
+        XCTAssertEqual(report.machines.count, 1)
+        XCTAssertGreaterThan(report.records[0].sgemmGflops, 0)
+    }
+}

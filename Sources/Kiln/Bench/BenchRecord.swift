@@ -47,7 +47,8 @@ public struct BenchRecord: Codable, Hashable, Sendable {
     /// Achieved rate: the *unfused* function's op-table FLOPs (`Function.flops`) over the
     /// median, so every variant of a configuration is divided by the same work.
     public var gflops: Double
-    /// OpenBLAS sgemm rate measured in this run at `threads` threads (the compute roof).
+    /// OpenBLAS sgemm rate measured in this run at `threads` threads (the compute roof);
+    /// for blocks, measured right before this configuration (`MeasuredMachine.withSgemmRemeasured`).
     public var sgemmGflops: Double
     /// Roofline lower bound, milliseconds (see `RooflineBound`).
     public var rooflineMs: Double

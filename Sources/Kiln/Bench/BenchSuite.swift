@@ -10,19 +10,26 @@ public struct BenchConfig: Sendable {
     /// Smaller problems where a suite has a choice, and the quick timer.
     public var quick: Bool
     public var timer: MedianTimer
+    /// Also run configurations a suite skips by default for their size (ffn-block at batch > 1).
+    public var includeLarge: Bool
     /// Seed for parameters and inputs.
     public var seed: UInt64
     /// Progress notes (the CLI sends them to stderr).
     public var progress: @Sendable (String) -> Void
+    /// Where a suite reports a configuration that failed (variants disagree, compile
+    /// error) before going on with the next one, so one broken block does not hide the
+    /// others' numbers; `BenchRunner` collects these and the command exits 1 at the end.
+    public var reportFailure: @Sendable (String) -> Void = { _ in }
 
     public init(threads: Int = 1, batches: [Int] = [1, 8], directions: [BenchDirection] = BenchDirection.allCases,
-                quick: Bool = false, timer: MedianTimer? = nil, seed: UInt64 = 0,
+                quick: Bool = false, timer: MedianTimer? = nil, includeLarge: Bool = false, seed: UInt64 = 0,
                 progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.threads = max(threads, 1)
         self.batches = batches
         self.directions = directions
         self.quick = quick
         self.timer = timer ?? (quick ? .quick : MedianTimer())
+        self.includeLarge = includeLarge
         self.seed = seed
         self.progress = progress
     }
@@ -62,9 +69,9 @@ public enum BenchSuites {
     public static var defaultNames: [String] { all.flatMap { s in s.names.filter { s.runsByDefault($0) } } }
 
     /// The suite that owns `name`, or an error listing every valid name.
-    public static func suite(for name: String) throws -> any BenchSuite {
-        guard let s = all.first(where: { $0.names.contains(name) }) else {
-            throw KilnError("unknown benchmark '\(name)'; valid names: \(names.joined(separator: ", "))")
+    public static func suite(for name: String, in suites: [any BenchSuite] = all) throws -> any BenchSuite {
+        guard let s = suites.first(where: { $0.names.contains(name) }) else {
+            throw KilnError("unknown benchmark '\(name)'; valid names: \(suites.flatMap(\.names).joined(separator: ", "))")
         }
         return s
     }

@@ -2,15 +2,27 @@ import Foundation
 
 /// The readable `kiln bench` output: one line per configuration, fused next to unfused.
 public enum BenchTable {
-    /// Configurations in the order first measured, each with its records.
+    /// Configurations, each with its records, block by block: names in the order first
+    /// measured, then direction, batch, sequence length, chunk and threads, so a block's
+    /// thread counts sit side by side although the runner measures thread count by thread count.
     public static func groups(_ records: [BenchRecord]) -> [(key: String, records: [BenchRecord])] {
         var order: [String] = []
+        var names: [String] = []
         var byKey: [String: [BenchRecord]] = [:]
         for r in records {
             if byKey[r.configKey] == nil { order.append(r.configKey) }
+            if !names.contains(r.name) { names.append(r.name) }
             byKey[r.configKey, default: []].append(r)
         }
-        return order.map { ($0, byKey[$0]!) }
+        func sortKey(_ r: BenchRecord) -> [Int] {
+            [names.firstIndex(of: r.name)!, BenchDirection.allCases.firstIndex(of: r.direction)!, r.batch, r.seqLen ?? 0,
+             r.chunk ?? 0, r.threads]
+        }
+        let sorted = order.enumerated().sorted { a, b in
+            let ka = sortKey(byKey[a.element]![0]), kb = sortKey(byKey[b.element]![0])
+            return ka != kb ? ka.lexicographicallyPrecedes(kb) : a.offset < b.offset
+        }
+        return sorted.map { ($0.element, byKey[$0.element]!) }
     }
 
     /// "compute" when the roofline is the sgemm roof, "memory" when it is the bandwidth roof.

@@ -43,12 +43,20 @@ public struct BlockBench: BenchSuite {
         }
         var records: [BenchRecord] = []
         for batch in config.batches {
+            if name == "ffn-block" && batch > 1 && !config.includeLarge {
+                config.progress("ffn-block batch \(batch) skipped: \(batch) x \(Self.ffnTokens) tokens is the batch-1 token-wise work \(batch) times over (minutes per configuration); --include-large runs it")
+                continue
+            }
             let traced = try model.trace(input: TensorType(.f32, Self.inputShape(of: model, batch: batch)), seed: config.seed)
             let defaults = Dictionary(traced.parameters.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
             for direction in config.directions {
-                let f = try Self.function(traced.function, direction: direction)
-                records += try measure(f, name: name, direction: direction, batch: batch, defaults: defaults,
-                                       config: config, machine: machine)
+                do {
+                    let f = try Self.function(traced.function, direction: direction)
+                    records += try measure(f, name: name, direction: direction, batch: batch, defaults: defaults,
+                                           config: config, machine: machine)
+                } catch {
+                    config.reportFailure("\(error)")
+                }
             }
         }
         return records
@@ -65,37 +73,34 @@ public struct BlockBench: BenchSuite {
         }
     }
 
-    /// Both variants of one configuration: check agreement, time each, one record each.
+    /// Readable result names for failures: a gradient function returns the loss, then the
+    /// gradient of each parameter in order (`gradient(of:wrt:)`), whose IR names are numbers.
+    static func resultNames(of f: Function, direction: BenchDirection) -> [String] {
+        switch direction {
+        case .forward: return f.results.map { f.name(of: $0) }
+        case .forwardBackward: return ["loss"] + f.params.map { "gradient of " + f.name(of: $0) }
+        }
+    }
+
+    /// Both variants of one configuration: compile, check agreement, time, one record each.
     func measure(_ f: Function, name: String, direction: BenchDirection, batch: Int, defaults: [String: HostTensor],
                  config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
         let t = config.threads
-        let what = "\(name) \(direction.rawValue) batch \(batch) threads \(t)"
-        config.progress("\(what): compiling")
+        let c = BenchConfiguration(name: name, direction: direction, batch: batch)
+        config.progress("\(c.label) threads \(t): compiling")
         let values = try ArgumentBinder.bind(function: f, params: nil, defaults: defaults, inputs: [:], seed: config.seed).values
         let fusedFunction = try PassPipeline.all.run(f, context: PassContext(machine: machine.model, threads: t)).function
         let fused = try Executable(fusedFunction, kind: .compiled, threads: t)
         let unfused = try Executable(f, kind: .unfused, threads: t)
-
-        let reference = try unfused.run(values)
-        try OutputAgreement.check(try fused.run(values), against: reference, tolerance: Self.tolerance,
-                                  what: "\(what): fused vs unfused", names: f.results.map { f.name(of: $0) })
-
-        config.progress("\(what): timing")
-        let tf = try config.timer.measure { _ = try fused.run(values) }
-        let tu = try config.timer.measure { _ = try unfused.run(values) }
-        let roof = RooflineBound(function: f, machine: machine)
-        let flops = f.flops
-
-        func record(_ variant: BenchVariant, _ exe: Executable, _ s: TimingSample, ratio: Double?) -> BenchRecord {
-            BenchRecord(name: name, direction: direction, batch: batch, threads: t, variant: variant,
-                        medianMs: s.median * 1e3, gflops: flops / s.median / 1e9, sgemmGflops: machine.sgemmGflops,
-                        rooflineMs: roof.seconds * 1e3, bandwidthGbps: machine.bandwidthGBps,
-                        kernels: exe.program.kernelLaunches, peakBytes: exe.peakArenaBytes, ratio: ratio,
-                        minMs: s.min * 1e3, runs: s.runs)
-        }
-        let r = [record(.fused, fused, tf, ratio: tu.median / tf.median), record(.unfused, unfused, tu, ratio: nil)]
-        config.progress(String(format: "%@: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
-                               what, r[0].medianMs, r[1].medianMs, tu.median / tf.median, r[0].rooflineMs, roof.limitedBy))
+        // The roof of this configuration is measured right before it (see withSgemmRemeasured).
+        let now = machine.withSgemmRemeasured()
+        let roof = RooflineBound(function: f, machine: now)
+        let r = try VariantBench.measure([VariantRun(.fused, fused), VariantRun(.unfused, unfused)], reference: 1,
+                                         inputs: values, configuration: c, flops: f.flops, roofline: roof,
+                                         tolerance: Self.tolerance, config: config, machine: now,
+                                         resultNames: Self.resultNames(of: f, direction: direction))
+        config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
+                               c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, roof.limitedBy))
         return r
     }
 }

@@ -15,7 +15,7 @@ public enum EfficiencyPlot {
     static let attainableColor = "#c8c8c8"
 
     static let barWidth = 14.0, groupGap = 22.0, plotHeight = 320.0
-    static let left = 70.0, right = 30.0, top = 70.0, bottom = 170.0
+    static let left = 120.0, right = 30.0, top = 70.0, bottom = 170.0
 
     public static func svg(_ records: [BenchRecord], title: String = "kiln bench: achieved vs attainable GFLOP/s") -> String {
         let groups = BenchTable.groups(records)
@@ -52,7 +52,7 @@ public enum EfficiencyPlot {
             tick += step
         }
         let mid = top + plotHeight / 2
-        s.append(##"<text x="18" y="\##(f(mid))" text-anchor="middle" transform="rotate(-90 18 \##(f(mid)))">GFLOP/s (higher is better)</text>"##)
+        s.append(##"<text x="\##(f(left - 50))" y="\##(f(mid))" text-anchor="middle" transform="rotate(-90 \##(f(left - 50)) \##(f(mid)))">GFLOP/s (higher is better)</text>"##)
         s.append(##"<text x="\##(f(left + plotWidth / 2))" y="\##(f(height - 8))" text-anchor="middle">block, direction, batch, threads</text>"##)
 
         // Bars.

@@ -46,6 +46,28 @@ public struct MedianTimer: Sendable {
         }
         return TimingSample(samples)
     }
+
+    /// Times several bodies in alternation (a, b, a, b, ...) until each has met the
+    /// conditions, so load from other processes falls on all of them alike and their
+    /// ratio stays meaningful on a shared machine. One sample per body, in order.
+    public func measureInterleaved(_ bodies: [() throws -> Void]) throws -> [TimingSample] {
+        for _ in 0..<warmupRuns { for b in bodies { try b() } }
+        var samples = [[Double]](repeating: [], count: bodies.count)
+        var totals = [Double](repeating: 0, count: bodies.count)
+        func done(_ i: Int) -> Bool {
+            samples[i].count >= maxRuns || (samples[i].count >= minRuns && totals[i] >= minSeconds)
+        }
+        while !(0..<bodies.count).allSatisfy(done) {
+            for (i, b) in bodies.enumerated() where !done(i) {
+                let t0 = clock()
+                try b()
+                let dt = clock() - t0
+                samples[i].append(dt)
+                totals[i] += dt
+            }
+        }
+        return samples.map(TimingSample.init)
+    }
 }
 
 /// Durations of timed runs, in seconds, with their median and minimum.
