@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "KilnIR"),
         .systemLibrary(name: "CLLVM", path: "Sources/CLLVM"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
-        .target(name: "KilnCodegen", dependencies: ["KilnIR", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
+        .target(name: "KilnCodegen", dependencies: ["KilnIR", "KilnPasses", "CLLVM", "COpenBLAS"], swiftSettings: llvmFlags),
         .target(name: "KilnFrontend", dependencies: ["KilnIR"]),
         .target(name: "KilnAutodiff", dependencies: ["KilnIR"]),
         .target(name: "KilnPasses", dependencies: ["KilnIR"]),

@@ -57,15 +57,28 @@ final class Module {
         return f
     }
 
+    /// An external C function (libc), declared once per module.
+    func externFunction(_ name: String, returns: LLVMTypeRef, _ params: [LLVMTypeRef]) -> (LLVMValueRef, LLVMTypeRef) {
+        var ps: [LLVMTypeRef?] = params
+        let type = ps.withUnsafeMutableBufferPointer { LLVMFunctionType(returns, $0.baseAddress, UInt32(params.count), 0)! }
+        return (LLVMGetNamedFunction(module, name) ?? LLVMAddFunction(module, name, type)!, type)
+    }
+
     func block(_ f: LLVMValueRef, _ name: String) -> LLVMBasicBlockRef { LLVMAppendBasicBlockInContext(context, f, name) }
     func position(at b: LLVMBasicBlockRef) { LLVMPositionBuilderAtEnd(builder, b) }
 
     /// `llvm.<name>` specialized for `type` (e.g. fmuladd on <16 x float>).
     func intrinsic(_ name: String, _ type: LLVMTypeRef) -> (LLVMValueRef, LLVMTypeRef) {
+        intrinsic(name, [type])
+    }
+
+    /// An intrinsic overloaded on several types (e.g. masked.load on the vector and its pointer).
+    func intrinsic(_ name: String, _ overloads: [LLVMTypeRef]) -> (LLVMValueRef, LLVMTypeRef) {
         let id = LLVMLookupIntrinsicID(name, name.utf8.count)
-        var types: [LLVMTypeRef?] = [type]
-        let decl = types.withUnsafeMutableBufferPointer { LLVMGetIntrinsicDeclaration(module, id, $0.baseAddress, 1)! }
-        let fnType = types.withUnsafeMutableBufferPointer { LLVMIntrinsicGetType(context, id, $0.baseAddress, 1)! }
+        var types: [LLVMTypeRef?] = overloads
+        let n = overloads.count
+        let decl = types.withUnsafeMutableBufferPointer { LLVMGetIntrinsicDeclaration(module, id, $0.baseAddress, n)! }
+        let fnType = types.withUnsafeMutableBufferPointer { LLVMIntrinsicGetType(context, id, $0.baseAddress, n)! }
         return (decl, fnType)
     }
 
@@ -96,8 +109,8 @@ final class Module {
     }
 
     /// A vector with every lane equal to `scalar`.
-    func splat(_ scalar: LLVMValueRef, _ width: Int) -> LLVMValueRef {
-        let undef = LLVMGetUndef(vector(width))
+    func splat(_ scalar: LLVMValueRef, _ width: Int, elementType: LLVMTypeRef? = nil) -> LLVMValueRef {
+        let undef = LLVMGetUndef(LLVMVectorType(elementType ?? f32, UInt32(width)))
         let one = LLVMBuildInsertElement(builder, undef, scalar, LLVMConstInt(i32, 0, 0), "")
         return LLVMBuildShuffleVector(builder, one, undef, LLVMConstNull(LLVMVectorType(i32, UInt32(width))), "")
     }

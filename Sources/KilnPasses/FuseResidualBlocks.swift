@@ -1,12 +1,86 @@
+import Foundation
 import KilnIR
 
-/// `fuse-residual-blocks`: finds residual blocks by structure and turns each into one
-/// `fused` op. Placeholder: the matcher and scheduler land in the following commits.
+/// `fuse-residual-blocks`: finds residual blocks by structure (`ResidualBlockMatcher`) and,
+/// where the cost model says it pays, replaces each with one `fused` op scheduled row by row
+/// (`RowSchedule`). Codegen turns such an op into exactly one kernel.
+///
+/// Option `fuse-residual-blocks` = `auto` (default), `on` (fuse whatever the row schedule
+/// supports) or `off`.
 public struct FuseResidualBlocks: Pass {
     public var name: String { "fuse-residual-blocks" }
     public init() {}
 
     public func run(_ function: Function, context: PassContext) throws -> PassResult {
-        PassResult(function: function, notes: [])
+        let mode = context.options["fuse-residual-blocks"] ?? "auto"
+        guard ["auto", "on", "off"].contains(mode) else {
+            throw PassError("fuse-residual-blocks=\(mode): choose auto, on or off")
+        }
+        let blocks = ResidualBlockMatcher.blocks(in: function)
+        if blocks.isEmpty { return PassResult(function: function, notes: ["no residual blocks"]) }
+        var notes: [String] = []
+        var chosen: [(ResidualBlock, Node)] = []
+        for (i, block) in blocks.enumerated() {
+            let label = "block \(i) (%\(function.name(of: block.input)) -> %\(function.name(of: block.output)), \(block.nodes.count) ops: " +
+                block.nodes.map { function.nodes[$0].op.rawValue }.joined(separator: " ") + ")"
+            if mode == "off" { notes.append("\(label): not fused (fuse-residual-blocks=off)"); continue }
+            let body = ResidualBlockMatcher.body(of: block, in: function, name: "\(function.name)_block\(i)")
+            let schedule: RowSchedule
+            do { schedule = try RowSchedule(body: body) } catch {
+                notes.append("\(label): not fused: \(error)")
+                continue
+            }
+            let e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+            let us = { (s: Double) in String(format: "%.1f us", s * 1e6) }
+            let fits = e.scratchBytes <= context.machine.l2Bytes
+            let decision = mode == "on" || (fits && e.fusedSeconds < e.unfusedSeconds)
+            var why = "predicted fused \(us(e.fusedSeconds)) vs separate kernels \(us(e.unfusedSeconds)), roofline \(us(e.rooflineSeconds)); "
+            why += "rows of \(schedule.width) pixels\(schedule.group > 1 ? " (\(schedule.group) tokens)" : ""), "
+            why += "\(schedule.batch) x \(e.bands) tiles, halo \(schedule.haloRows) rows, scratch \(e.scratchBytes / 1024) KiB per thread"
+            if !fits && mode != "on" { why += " (more than L2)" }
+            notes.append("\(label): \(decision ? "fused" : "not fused"): \(why)")
+            guard decision else { continue }
+            let attrs: Attributes = [
+                "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(schedule.group),
+                "predicted_us": .float((e.fusedSeconds * 1e7).rounded() / 10), "unfused_us": .float((e.unfusedSeconds * 1e7).rounded() / 10),
+                "roofline_us": .float((e.rooflineSeconds * 1e7).rounded() / 10),
+            ]
+            let outerInputs = body.arguments.map { a in function.value(named: body.name(of: a))! }
+            chosen.append((block, Node(op: .fused, inputs: outerInputs, outputs: [block.output], attributes: attrs, regions: [body])))
+        }
+        return PassResult(function: replacing(chosen, in: function), notes: notes)
+    }
+
+    /// `f` with each block's nodes replaced by its fused node (placed where the block ended),
+    /// and values that no longer exist dropped.
+    private func replacing(_ chosen: [(ResidualBlock, Node)], in f: Function) -> Function {
+        guard !chosen.isEmpty else { return f }
+        var removed = Set<Int>(), placed: [Int: Node] = [:]
+        for (block, node) in chosen {
+            removed.formUnion(block.nodes)
+            placed[block.nodes.last!] = node
+        }
+        var nodes: [Node] = []
+        for (i, n) in f.nodes.enumerated() {
+            if let fused = placed[i] { nodes.append(fused) } else if !removed.contains(i) { nodes.append(n) }
+        }
+        // Renumber the values that are still defined or used.
+        var g = Function(name: f.name)
+        var map: [ValueID: ValueID] = [:]
+        func keep(_ v: ValueID) -> ValueID {
+            if let m = map[v] { return m }
+            let id = ValueID(g.values.count)
+            g.values.append(f.values[v.index])
+            map[v] = id
+            return id
+        }
+        g.arguments = f.arguments.map(keep)
+        for var n in nodes {
+            n.inputs = n.inputs.map(keep)
+            n.outputs = n.outputs.map(keep)
+            g.nodes.append(n)
+        }
+        g.results = f.results.map(keep)
+        return g
     }
 }

@@ -9,10 +9,8 @@ extension AOTCompiler {
         let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
         let fp = m.pointer(m.f32)
         let fn = m.function(symbol, returns: m.i32, [m.i64, m.pointer(i8p), m.pointer(m.i64), m.i64, m.pointer(fp), m.pointer(m.i64)])
-        var mallocTy: [LLVMTypeRef?] = [m.i64]
-        let mallocFn = mallocTy.withUnsafeMutableBufferPointer { LLVMAddFunction(m.module, "malloc", LLVMFunctionType(i8p, $0.baseAddress, 1, 0))! }
-        var freeTy: [LLVMTypeRef?] = [i8p]
-        let freeFn = freeTy.withUnsafeMutableBufferPointer { LLVMAddFunction(m.module, "free", LLVMFunctionType(m.void, $0.baseAddress, 1, 0))! }
+        let mallocFn = m.externFunction("malloc", returns: i8p, [m.i64]).0
+        let freeFn = m.externFunction("free", returns: m.void, [i8p]).0
         let memcpyID = LLVMLookupIntrinsicID("llvm.memcpy", 11)
         var mtypes: [LLVMTypeRef?] = [i8p, i8p, m.i64]
         let memcpy = mtypes.withUnsafeMutableBufferPointer { LLVMGetIntrinsicDeclaration(m.module, memcpyID, $0.baseAddress, 3)! }

@@ -3,6 +3,12 @@ internal import CLLVM
 /// Emits each `KernelFunction` as `void name(i64 begin, i64 end, float** buffers)`.
 struct KernelEmitter {
     let m: Module
+    let matmuls: TileMatmulEmitter
+
+    init(m: Module) {
+        self.m = m
+        matmuls = TileMatmulEmitter(m: m)
+    }
 
     func emit(_ k: KernelFunction) throws {
         let fp = m.pointer(m.f32)
@@ -14,11 +20,22 @@ struct KernelEmitter {
         for (slot, id) in k.buffers.enumerated() {
             env.buffers[id] = m.load(fp, m.gep(table, m.int(slot), fp), align: 8)
         }
+        // Scratch: one 64-byte-aligned block per call (so per thread), freed on return.
+        let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
+        let alloc = m.externFunction("aligned_alloc", returns: i8p, [m.i64, m.i64])
+        let free = m.externFunction("free", returns: m.void, [i8p])
+        var blocks: [LLVMValueRef] = []
+        for s in k.scratch {
+            let raw = m.call(alloc, [m.int(64), m.int((s.elements * 4 + 63) / 64 * 64)])
+            blocks.append(raw)
+            env.buffers[s.id] = LLVMBuildBitCast(m.builder, raw, fp, "")
+        }
         let toStart = LLVMBuildBr(m.builder, start)!
         env.allocaPoint = toStart
         m.position(at: start)
-        var ctx = Context(m: m, fn: fn, math: VectorMath(m: m, width: 1))
+        var ctx = Context(m: m, fn: fn, math: VectorMath(m: m, width: 1), matmuls: matmuls)
         try ctx.emit(k.body, &env, topLevel: true)
+        for raw in blocks { _ = m.call(free, [raw]) }
         LLVMBuildRetVoid(m.builder)
     }
 
@@ -34,6 +51,7 @@ struct KernelEmitter {
         let m: Module
         let fn: LLVMValueRef
         let math: VectorMath
+        let matmuls: TileMatmulEmitter
         var b: LLVMBuilderRef { m.builder }
 
         mutating func emit(_ stmts: [KStmt], _ env: inout Env, topLevel: Bool = false) throws {
@@ -83,6 +101,15 @@ struct KernelEmitter {
                     env.floats = env.floats.merging(inner.floats) { a, _ in a }
                     LLVMBuildBr(b, join)
                     m.position(at: join)
+                case .matmul(let t):
+                    func known(_ e: KExpr) -> Int? { if case .int(let v) = e { return v }; return nil }
+                    let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride), ldb: known(t.ldb), ldc: known(t.ldc))
+                    matmuls.emitCall(fn: fn, mCount: try int(t.m, env), n: try int(t.n, env), k: try int(t.k, env),
+                                     a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
+                                     aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
+                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)), ldb: try int(t.ldb, env),
+                                     c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
+                                     strides: strides, accumulate: t.accumulate)
                 }
             }
         }

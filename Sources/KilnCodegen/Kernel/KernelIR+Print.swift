@@ -13,7 +13,8 @@ extension KernelProgram: CustomStringConvertible {
         switch s {
         case .kernel(let k):
             out += "\(indent)kernel @\(k.name)(\(k.buffers.map { "%b\($0)" }.joined(separator: ", ")))"
-            out += k.parallelCount > 1 ? " parallel[\(k.parallelCount)] {\n" : " {\n"
+            out += k.parallelCount > 1 ? " parallel[\(k.parallelCount)]" : ""
+            out += k.scratch.isEmpty ? " {\n" : " scratch(\(k.scratch.map { "%b\($0.id)" }.joined(separator: ", "))) {\n"
             for st in k.body { printStmt(st, k, into: &out, indent: indent + "  ") }
             out += "\(indent)}\n"
         case .gemm(let g):
@@ -41,6 +42,11 @@ extension KernelProgram: CustomStringConvertible {
             out += "\(indent)if \(cond(c, k)) {\n"
             for st in body { printStmt(st, k, into: &out, indent: indent + "  ") }
             out += "\(indent)}\n"
+        case .matmul(let t):
+            out += "\(indent)matmul %b\(t.c)[\(expr(t.cOffset, k)); ld \(expr(t.ldc, k))] \(t.accumulate ? "+=" : "=") "
+            out += "%b\(t.a)[\(expr(t.aOffset, k)); strides \(expr(t.aRowStride, k)),\(expr(t.aColStride, k))]"
+            out += " * %b\(t.b)[\(expr(t.bOffset, k)); ld \(expr(t.ldb, k))]"
+            out += " {m = \(expr(t.m, k)), n = \(expr(t.n, k)), k = \(expr(t.k, k))}\n"
         }
     }
 

@@ -47,6 +47,33 @@ public indirect enum KStmt: Hashable, Sendable {
     case assign(String, KExpr)
     case store(Int, KExpr, KExpr)
     case ifThen(KCond, [KStmt])
+    /// A matrix product on buffer slices through Kiln's register-blocked micro-kernel.
+    case matmul(TileMatmul)
+}
+
+/// Inside a kernel: `C[i, j] (+)= sum_p A[i, p] * B[p, j]` for `i < m, j < n, p < k`.
+///
+/// A takes any strides (`A[i, p] = a[aOffset + i*aRowStride + p*aColStride]`), so a
+/// transposed operand costs nothing; B and C need contiguous rows (`B[p, j] = b[bOffset +
+/// p*ldb + j]`) because the micro-kernel loads them as vectors. Sizes and offsets are
+/// expressions, so a fused kernel can multiply the tile it is working on; strides that are
+/// constants are baked into the emitted code.
+public struct TileMatmul: Hashable, Sendable {
+    public var m: KExpr, n: KExpr, k: KExpr
+    public var a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr
+    public var b: Int, bOffset: KExpr, ldb: KExpr
+    public var c: Int, cOffset: KExpr, ldc: KExpr
+    /// Adds to C instead of overwriting it.
+    public var accumulate: Bool
+
+    public init(m: KExpr, n: KExpr, k: KExpr, a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr = 1,
+                b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool) {
+        self.m = m; self.n = n; self.k = k
+        self.a = a; self.aOffset = aOffset; self.aRowStride = aRowStride; self.aColStride = aColStride
+        self.b = b; self.bOffset = bOffset; self.ldb = ldb
+        self.c = c; self.cOffset = cOffset; self.ldc = ldc
+        self.accumulate = accumulate
+    }
 }
 
 /// One JIT-compiled function: `void name(i64 begin, i64 end, float** buffers)`. The outermost
@@ -58,6 +85,15 @@ public struct KernelFunction: Hashable, Sendable {
     /// Trip count of the parallel loop (1 if none).
     public var parallelCount: Int
     public var body: [KStmt]
+    /// Scratch buffers (role `.scratch`): allocated by each call, so every thread has its own,
+    /// and freed on return. Fused kernels keep their row strips and tiles here.
+    public var scratch: [ScratchBuffer] = []
+}
+
+/// A kernel's per-call buffer: program buffer `id` (role `.scratch`) of `elements` floats.
+public struct ScratchBuffer: Hashable, Sendable {
+    public var id: Int
+    public var elements: Int
 }
 
 /// Row-major GEMM on buffers: C[m,n] (+)= A[m,k] B[k,n], each operand at an element offset.
@@ -81,7 +117,7 @@ public indirect enum KernelStep: Hashable, Sendable {
 
 /// A buffer of the program: where a Graph IR value (or a temporary) lives.
 public struct KernelBuffer: Hashable, Sendable {
-    public enum Role: String, Sendable { case input, param, output, temp, constant }
+    public enum Role: String, Sendable { case input, param, output, temp, constant, scratch }
     public var name: String
     public var elements: Int
     public var isInt: Bool

@@ -25,12 +25,13 @@ public struct MemoryPlan: Sendable {
         for (i, s) in p.steps.enumerated() { for b in buffers(of: s) { touch(b, i) } }
         let end = p.steps.count
         for r in p.resultBuffers { touch(r, end) }
-        func size(_ b: Int) -> Int { (p.buffers[b].elements * 4 + 63) / 64 * 64 }
+        // Scratch buffers live in the kernel that allocates them, not in the arena.
+        func size(_ b: Int) -> Int { p.buffers[b].role == .scratch ? 0 : (p.buffers[b].elements * 4 + 63) / 64 * 64 }
         var offsets = [Int](repeating: 0, count: n)
         var placed: [(lo: Int, hi: Int, first: Int, last: Int)] = []
         var top = 0
         // Fixed buffers first, then the rest largest first (first-fit over live intervals).
-        let fixed = (0..<n).filter { p.buffers[$0].role != .temp && p.buffers[$0].role != .output }
+        let fixed = (0..<n).filter { ![.temp, .output, .scratch].contains(p.buffers[$0].role) }
         for b in fixed {
             offsets[b] = top
             placed.append((top, top + size(b), Int.min, Int.max))

@@ -38,12 +38,21 @@ struct LowerContext {
         return buffers.count - 1
     }
 
+    /// A per-call, per-thread buffer of a kernel (see `KernelFunction.scratch`).
+    mutating func scratch(_ name: String, elements: Int) -> Int {
+        buffers.append(KernelBuffer(name: name, elements: max(elements, 1), isInt: false, role: .scratch, constant: nil))
+        return buffers.count - 1
+    }
+
     /// Adds a kernel whose buffers are inferred from its body.
     mutating func kernel(_ op: String, parallel: Int, _ body: [KStmt]) {
         counter += 1
         var used = Set<Int>()
         collect(body, &used)
-        steps.append(.kernel(KernelFunction(name: "\(name)_k\(counter)_\(op)", buffers: used.sorted(), parallelCount: max(parallel, 1), body: body)))
+        let scratch = used.filter { buffers[$0].role == .scratch }
+        steps.append(.kernel(KernelFunction(name: "\(name)_k\(counter)_\(op)", buffers: used.subtracting(scratch).sorted(),
+                                            parallelCount: max(parallel, 1), body: body,
+                                            scratch: scratch.sorted().map { ScratchBuffer(id: $0, elements: buffers[$0].elements) })))
     }
 
     /// Lowers the nodes of `f` given buffers for its arguments; fills `map` with result buffers.
@@ -63,6 +72,8 @@ struct LowerContext {
                 outs = [buffer("const", outT[0], role: .constant, constant: data)]
             case .repeat:
                 outs = [try lowerRepeat(node, ins, inT)]
+            case .fused where node.attributes.symbol("schedule") == "rows":
+                outs = [try lowerFusedRows(node, ins)]
             case .fused:
                 var inner: [ValueID: Int] = [:]
                 let body = node.regions[0]
@@ -105,6 +116,9 @@ struct LowerContext {
             case .letInt(_, let e), .variable(_, let e), .assign(_, let e): collect(e, &used)
             case .store(let b, let i, let e): used.insert(b); collect(i, &used); collect(e, &used)
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
+            case .matmul(let t):
+                used.formUnion([t.a, t.b, t.c])
+                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] { collect(e, &used) }
             }
         }
     }

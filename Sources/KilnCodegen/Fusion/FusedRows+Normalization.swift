@@ -1,0 +1,83 @@
+import KilnIR
+
+/// Row code for normalizations inside a row-scheduled block.
+extension FusedRows {
+    /// Lanes of the partial sums: channel sums run as `lanes` independent accumulators, a
+    /// loop LLVM turns into vector adds (fp32 sums cannot be reassociated from LLVM 14's C API).
+    static let lanes = 16
+
+    mutating func normalization(_ n: Node, y: KExpr, x: String, c: String, prologue: inout [KStmt],
+                                context: inout LowerContext) throws -> [KStmt] {
+        let o = n.outputs[0], input = n.inputs[0]
+        let ch = schedule.channels[o.index]
+        let (ob, obase) = row(o, y)
+        let (ib, ibase) = row(input, y)
+        let (xv, cv) = (KExpr.ivar(x), KExpr.ivar(c))
+        let eps = Float(n.attributes.float("eps"))
+        let at = { (b: KExpr) in b + xv * .int(ch) + cv }
+        switch n.op {
+        case .batch_norm:
+            // Per-channel scale and shift, computed once per call (per thread) before the tiles.
+            let table = context.scratch("\(body.name(of: o)).affine", elements: 2 * ch)
+            let (g, bt, mean, varb) = (argumentBuffer(n.inputs[1]), argumentBuffer(n.inputs[2]), argumentBuffer(n.inputs[3]), argumentBuffer(n.inputs[4]))
+            let k = fresh("k")
+            let kv = KExpr.ivar(k)
+            let scale = KExpr.fop(.div, .load(g, kv), .call(.sqrt, .fop(.add, .load(varb, kv), .float(eps))))
+            prologue.append(.loop(k, .int(ch), parallel: false, [
+                .store(table, kv, scale),
+                .store(table, kv + .int(ch), .fop(.sub, .load(bt, kv), .fop(.mul, .load(mean, kv), .load(table, kv)))),
+            ]))
+            return [.loop(x, .int(width), parallel: false, [
+                .loop(c, .int(ch), parallel: false, [
+                    .store(ob, at(obase), .fop(.add, .fop(.mul, .load(ib, at(ibase)), .load(table, cv)), .load(table, cv + .int(ch)))),
+                ]),
+            ])]
+        case .layer_norm, .rms_norm:
+            let partial = context.scratch("\(body.name(of: o)).partial", elements: FusedRows.lanes)
+            let isLayer = n.op == .layer_norm
+            let gamma: KExpr = n.inputs.count > 1 ? .load(argumentBuffer(n.inputs[1]), cv) : .float(1)
+            let beta: KExpr = isLayer && n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
+            let mean = fresh("mean"), rstd = fresh("rstd")
+            let centered = { (e: KExpr) -> KExpr in isLayer ? .fop(.sub, e, .fvar(mean)) : e }
+            var stmts: [KStmt] = [.variable(mean, .float(0))]
+            if isLayer {
+                stmts += channelSum(partial, into: mean, ch: ch, x: x) { .load(ib, ibase + $0) }
+                stmts.append(.assign(mean, .fop(.div, .fvar(mean), .float(Float(ch)))))
+            }
+            stmts.append(.variable(rstd, .float(0)))
+            stmts += channelSum(partial, into: rstd, ch: ch, x: x) { index in
+                let d = centered(.load(ib, ibase + index))
+                return .fop(.mul, d, d)
+            }
+            stmts.append(.assign(rstd, .fop(.div, .float(1), .call(.sqrt, .fop(.add, .fop(.div, .fvar(rstd), .float(Float(ch))), .float(eps))))))
+            stmts.append(.loop(c, .int(ch), parallel: false, [
+                .store(ob, at(obase), .fop(.add, .fop(.mul, .fop(.mul, centered(.load(ib, at(ibase))), .fvar(rstd)), gamma), beta)),
+            ]))
+            return [.loop(x, .int(width), parallel: false, stmts)]
+        default:
+            throw CodegenError("fused rows: \(n.op) is not a normalization")
+        }
+    }
+
+    /// `target += sum over channels of value(x * ch + channel)` through lane partial sums.
+    private mutating func channelSum(_ partial: Int, into target: String, ch: Int, x: String,
+                                     _ value: @escaping (KExpr) -> KExpr) -> [KStmt] {
+        let lanes = FusedRows.lanes
+        let l = fresh("l"), blk = fresh("blk"), tail = fresh("tail")
+        let (lv, bv) = (KExpr.ivar(l), KExpr.ivar(blk))
+        let pixel = KExpr.ivar(x) * .int(ch)
+        let elementValue = { (channel: KExpr) -> KExpr in value(pixel + channel) }
+        return [
+            .loop(l, .int(lanes), parallel: false, [.store(partial, lv, .float(0))]),
+            .loop(blk, .int(ch / lanes), parallel: false, [
+                .loop(l, .int(lanes), parallel: false, [
+                    .store(partial, lv, .fop(.add, .load(partial, lv), elementValue(bv * .int(lanes) + lv))),
+                ]),
+            ]),
+            .loop(l, .int(lanes), parallel: false, [.assign(target, .fop(.add, .fvar(target), .load(partial, lv)))]),
+            .loop(tail, .int(ch % lanes), parallel: false, [
+                .assign(target, .fop(.add, .fvar(target), elementValue(.int(ch / lanes * lanes) + .ivar(tail)))),
+            ]),
+        ]
+    }
+}

@@ -1,0 +1,128 @@
+import KilnIR
+import KilnPasses
+
+/// Lowers a `fused` op with `schedule = rows` to exactly one kernel.
+///
+/// The parallel loop runs over tiles (image, row band). Inside a tile a step counter walks
+/// the band's rows plus the halo; at step s every computed value v produces its row
+/// `s + lead(v)` into its ring of rows in per-thread scratch (`RowSchedule`), so a k x k
+/// convolution finds its k input rows there and an expanded intermediate never exists in
+/// full. Row matmuls go through the in-kernel micro-kernel; the rest are row loops that
+/// LLVM vectorizes over channels.
+extension LowerContext {
+    mutating func lowerFusedRows(_ node: Node, _ ins: [Int]) throws -> Int {
+        let body = node.regions[0]
+        let s: RowSchedule
+        do { s = try RowSchedule(body: body, group: node.attributes.int("row_group")) } catch {
+            throw CodegenError("fused block @\(body.name): \(error)")
+        }
+        let out = buffer("fused", body.type(of: body.results[0]))
+        let bands = min(max(node.attributes.int("bands"), 1), s.rows)
+        var rows = FusedRows(schedule: s, body: body)
+        for (a, b) in zip(body.arguments, ins) { rows.storage[a.index] = .global(b) }
+        for n in body.nodes {
+            for o in n.outputs {
+                rows.storage[o.index] = o == body.results[0] ? .global(out)
+                    : .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
+            }
+        }
+        var prologue: [KStmt] = []
+        var perRow: [KStmt] = []
+        for (n, step) in zip(body.nodes, s.steps) {
+            try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+        }
+        let halo = s.haloRows
+        let tile: [KStmt] = [
+            .letInt("b", v("t") / .int(bands)),
+            .letInt("band", v("t") % .int(bands)),
+            .letInt("r0", (v("band") * .int(s.rows)) / .int(bands)),
+            .letInt("r1", ((v("band") + 1) * .int(s.rows)) / .int(bands)),
+            .loop("s", (v("r1") - v("r0")) + .int(halo), parallel: false, [.letInt("sy", v("s") + v("r0") - .int(halo))] + perRow),
+        ]
+        kernel("fused_rows", parallel: s.batch * bands, prologue + [.loop("t", .int(s.batch * bands), parallel: true, tile)])
+        return out
+    }
+}
+
+/// Where a body value's rows live.
+enum RowStorage {
+    /// A program buffer holding the whole tensor (block arguments and the block output).
+    case global(Int)
+    /// A ring of rows in per-thread scratch.
+    case ring(Int)
+}
+
+/// Emits the per-row code of each body node.
+struct FusedRows {
+    let schedule: RowSchedule
+    let body: Function
+    var storage: [Int: RowStorage] = [:]
+    var counter = 0
+
+    init(schedule: RowSchedule, body: Function) {
+        self.schedule = schedule
+        self.body = body
+    }
+
+    var width: Int { schedule.width }
+
+    /// Buffer and element offset of row `y` (an integer expression) of spatial value `v`.
+    func row(_ v: ValueID, _ y: KExpr) -> (Int, KExpr) {
+        let c = schedule.channels[v.index]
+        switch storage[v.index]! {
+        case .global(let b):
+            return (b, ((v_b * .int(schedule.rows) + y) * .int(width)) * .int(c))
+        case .ring(let b):
+            let r = schedule.ring[v.index]
+            return (b, r == 1 ? 0 : (y % .int(r)) * .int(width * c))
+        }
+    }
+
+    private var v_b: KExpr { .ivar("b") }
+
+    /// A fresh name for kernel variables.
+    mutating func fresh(_ base: String) -> String {
+        counter += 1
+        return "\(base)\(counter)"
+    }
+
+    /// Index of element (b, y, x, c) in a non-spatial argument broadcast to the block's shape.
+    func broadcastIndex(_ v: ValueID, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        let shape = body.type(of: v).shape
+        let full = body.type(of: body.results[0]).shape
+        // Image [B, H, W, C]; sequence [B, T, C] with token = y * width + x.
+        let idx: [KExpr] = full.count == 4 ? [v_b, y, x, c] : [v_b, y * .int(width) + x, c]
+        let pad = full.count - shape.count
+        var strides = [Int](repeating: 1, count: shape.count)
+        for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * shape[d + 1] }
+        var e: KExpr = 0
+        for d in 0..<shape.count where shape[d] != 1 {
+            let term = idx[d + pad] * .int(strides[d])
+            e = e == 0 ? term : e + term
+        }
+        return e
+    }
+
+    /// Loads operand `v` at pixel x, channel c of row y (rows, broadcasts and scalars alike).
+    func operand(_ v: ValueID, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        if schedule.spatial[v.index] {
+            let (buf, base) = row(v, y)
+            let ch = schedule.channels[v.index]
+            return .load(buf, base + x * .int(ch) + (ch == 1 ? 0 : c))
+        }
+        return .load(argumentBuffer(v), broadcastIndex(v, y: y, x: x, c: c))
+    }
+
+    func argumentBuffer(_ v: ValueID) -> Int {
+        guard case .global(let b) = storage[v.index]! else { fatalError("argument stored in a ring") }
+        return b
+    }
+
+    /// Wraps `stmts` so they run only when row `y` of `v` is one the tile needs.
+    func guarded(_ v: ValueID, _ y: String, _ stmts: [KStmt]) -> [KStmt] {
+        let lo = KExpr.iop(.max, 0, .ivar("r0") - .int(schedule.back[v.index]))
+        let hi = KExpr.iop(.min, .int(schedule.rows), .ivar("r1") + .int(schedule.lead[v.index]))
+        return [.letInt(y, .ivar("sy") + .int(schedule.lead[v.index])),
+                .ifThen(.and(.ige(.ivar(y), lo), .ilt(.ivar(y), hi)), stmts)]
+    }
+}

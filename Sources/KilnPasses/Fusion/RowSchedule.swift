@@ -1,0 +1,171 @@
+import KilnIR
+
+/// How a residual block runs as one kernel: one image row at a time, full width.
+///
+/// Every value of the block with the image's leading shape (`[B, H, W, *]`, or `[B, T, *]`
+/// viewed as rows of `group` tokens) is "spatial" and lives in a ring of rows in per-thread
+/// scratch; block arguments are read in place. A value feeding a k x k convolution needs k
+/// rows at once, so it runs `lead` rows ahead of the block output and keeps `ring` rows
+/// (the rolling buffer of DESIGN.md). Everything else keeps one row. Shared by the
+/// `fuse-residual-blocks` pass (which decides) and codegen (which emits the kernel).
+public struct RowSchedule: Sendable, Hashable {
+    /// What one node computes for a row.
+    public enum Step: Sendable, Hashable {
+        /// Elementwise unary or binary (operands may broadcast over the row).
+        case pointwise
+        /// 1x1 convolution, linear or matmul with a weight [Cin, Cout]: a matmul per row.
+        case rowMatmul
+        /// k x k convolution with groups = channels.
+        case depthwise(kh: Int, kw: Int, top: Int, left: Int)
+        /// k x k dense convolution: kh * kw shifted matmuls per row.
+        case dense(kh: Int, kw: Int, top: Int, left: Int)
+        /// Normalizations of each pixel (layer_norm, rms_norm) or each channel (inference batch_norm).
+        case normalization
+        /// split / concat along channels.
+        case channelCopy
+    }
+
+    public let batch: Int
+    /// Rows per image and pixels per row (for sequences: T / group rows of `group` tokens).
+    public let rows: Int, width: Int
+    /// Tokens per row for `[B, T, C]` blocks (1 for images).
+    public let group: Int
+    /// Per body node, in order.
+    public let steps: [Step]
+    /// Per body value (index = ValueID.index): channels, rows ahead of the output, ring rows.
+    public let channels: [Int], lead: [Int], back: [Int], ring: [Int]
+    /// Which body values are spatial (rows live in rings or in the argument buffers).
+    public let spatial: [Bool]
+
+    /// Analyzes `body` (the block as a function of its inputs). Throws a reason when the block
+    /// cannot run row by row.
+    public init(body: Function, group requestedGroup: Int? = nil) throws {
+        guard body.results.count == 1 else { throw PassError("the block has \(body.results.count) results") }
+        let out = body.type(of: body.results[0]).shape
+        guard out.count == 3 || out.count == 4 else { throw PassError("the block output \(body.type(of: body.results[0])) is not [B,H,W,C] or [B,T,C]") }
+        let lead = Array(out.dropLast())
+        batch = out[0]
+        if out.count == 4 {
+            rows = out[1]; width = out[2]; group = 1
+        } else {
+            let t = out[1]
+            let g = requestedGroup ?? RowSchedule.tokenGroup(t)
+            guard g > 0, t % g == 0 else { throw PassError("a row group of \(g) tokens does not divide T = \(t)") }
+            rows = t / g; width = g; group = g
+        }
+        let n = body.values.count
+        var spatial = [Bool](repeating: false, count: n), channels = [Int](repeating: 0, count: n)
+        for (i, v) in body.values.enumerated() where v.type.shape.count == out.count && Array(v.type.shape.dropLast()) == lead {
+            spatial[i] = true
+            channels[i] = v.type.shape.last!
+        }
+        var steps: [Step] = []
+        for node in body.nodes {
+            let ins = node.inputs.map { $0.index }
+            let isBinary = node.op.info.category == .binary
+            guard node.outputs.allSatisfy({ spatial[$0.index] }), let first = ins.first,
+                  isBinary ? ins.contains(where: { spatial[$0] }) : spatial[first] else {
+                throw PassError("\(node.op) does not map image rows to image rows")
+            }
+            let extra = ins.dropFirst()
+            func operandsAreParams() -> Bool { extra.allSatisfy { !spatial[$0] && body.role(of: ValueID($0)) != .intermediate } }
+            switch node.op.info.category {
+            case .unary:
+                steps.append(.pointwise)
+            case .binary:
+                // The other operand is another row of the block or an argument broadcast over pixels.
+                guard ins.allSatisfy({ spatial[$0] || body.role(of: ValueID($0)) != .intermediate }) else {
+                    throw PassError("\(node.op) has an operand computed inside the block that is not a row")
+                }
+                steps.append(.pointwise)
+            default:
+                switch node.op {
+                case .linear, .matmul:
+                    guard operandsAreParams(), body.type(of: node.inputs[1]).rank == 2 else {
+                        throw PassError("\(node.op) with a non-weight operand")
+                    }
+                    steps.append(.rowMatmul)
+                case .conv2d:
+                    guard out.count == 4, operandsAreParams() else { throw PassError("conv2d with a computed weight") }
+                    let a = node.attributes
+                    let w = body.type(of: node.inputs[1]).shape
+                    let (kh, kw) = (w[0], w[1]), pad = a.ints("padding")
+                    guard a.ints("stride") == [1, 1], a.ints("dilation") == [1, 1], pad[0] + pad[1] == kh - 1, pad[2] + pad[3] == kw - 1 else {
+                        throw PassError("conv2d with stride \(a.ints("stride")), dilation \(a.ints("dilation")), padding \(pad) changes the image size")
+                    }
+                    let groups = a.int("groups"), cin = channels[first], cout = channels[node.outputs[0].index]
+                    if kh == 1 && kw == 1 && groups == 1 {
+                        steps.append(.rowMatmul)
+                    } else if groups == 1 {
+                        steps.append(.dense(kh: kh, kw: kw, top: pad[0], left: pad[2]))
+                    } else if groups == cin && cout == cin {
+                        steps.append(.depthwise(kh: kh, kw: kw, top: pad[0], left: pad[2]))
+                    } else {
+                        throw PassError("conv2d with \(groups) groups and a channel multiplier")
+                    }
+                case .layer_norm, .rms_norm:
+                    guard operandsAreParams() else { throw PassError("\(node.op) with computed parameters") }
+                    steps.append(.normalization)
+                case .batch_norm:
+                    guard !node.attributes.bool("training"), operandsAreParams() else { throw PassError("batch_norm in training mode") }
+                    steps.append(.normalization)
+                case .split, .concat:
+                    let axis = node.attributes.int("axis")
+                    guard axis == -1 || axis == out.count - 1, ins.allSatisfy({ spatial[$0] }) else {
+                        throw PassError("\(node.op) along axis \(axis) is not a channel split")
+                    }
+                    steps.append(.channelCopy)
+                default:
+                    throw PassError("\(node.op) is not fused by the row schedule")
+                }
+            }
+        }
+        // Leads and rings, walking consumers backwards from the output.
+        var leadRows = [Int](repeating: 0, count: n), backRows = [Int](repeating: 0, count: n)
+        var ringRows = [Int](repeating: 1, count: n)
+        for (node, step) in zip(body.nodes, steps).reversed() {
+            let o = node.outputs.map(\.index)
+            let l = o.map { leadRows[$0] }.max()!, bk = o.map { backRows[$0] }.max()!
+            var (top, bottom) = (0, 0)
+            if case .depthwise(let kh, _, let t, _) = step { (top, bottom) = (t, kh - 1 - t) }
+            if case .dense(let kh, _, let t, _) = step { (top, bottom) = (t, kh - 1 - t) }
+            for i in node.inputs.map(\.index) where spatial[i] {
+                leadRows[i] = max(leadRows[i], l + bottom)
+                backRows[i] = max(backRows[i], bk + top)
+            }
+        }
+        for (node, step) in zip(body.nodes, steps) {
+            var top = 0
+            if case .depthwise(_, _, let t, _) = step { top = t }
+            if case .dense(_, _, let t, _) = step { top = t }
+            let l = node.outputs.map { leadRows[$0.index] }.max()!
+            for i in node.inputs.map(\.index) where spatial[i] {
+                ringRows[i] = max(ringRows[i], leadRows[i] - l + top + 1)
+            }
+        }
+        self.steps = steps
+        self.channels = channels
+        self.spatial = spatial
+        self.lead = leadRows
+        self.back = backRows
+        self.ring = ringRows
+    }
+
+    /// Tokens per row for sequence blocks: the largest divisor of T up to 64, so the
+    /// row matmuls have enough rows for the micro-kernel.
+    public static func tokenGroup(_ t: Int) -> Int {
+        (1...min(64, max(t, 1))).last { t % $0 == 0 } ?? 1
+    }
+
+    /// Extra rows computed before a band's first output row (the halo).
+    public var haloRows: Int { zip(lead, back).map { $0 + $1 }.max() ?? 0 }
+
+    /// Floats of per-thread scratch: the rings of every computed spatial value.
+    public func scratchFloats(body: Function) -> Int {
+        var total = 0
+        for node in body.nodes {
+            for o in node.outputs where !body.results.contains(o) { total += ring[o.index] * width * channels[o.index] }
+        }
+        return total + 64
+    }
+}

@@ -1,0 +1,76 @@
+import XCTest
+@testable import KilnCodegen
+import KilnIR
+
+/// The in-kernel `matmul` statement against a plain triple loop: odd sizes, transposed A,
+/// accumulation, C inside a wider matrix (canaries around the tile must survive), a size
+/// that is a run-time expression, scratch buffers, on the host and on an AVX2-only target.
+final class TileMatmulTests: XCTestCase {
+    struct Case { var m, n, k: Int; var transposedA = false; var accumulate = false }
+
+    func run(_ c: Case, target: HostTarget) throws {
+        let ldc = c.n + 5, rowsC = c.m + 2, cOffset = ldc + 2  // the tile starts at row 1, column 2
+        var rng = SeededRandom(seed: UInt64(c.m * 1000 + c.n * 10 + c.k))
+        let a = (0..<(c.m * c.k)).map { _ in Float(rng.uniform(-1, 1)) }
+        let b = (0..<(c.k * c.n)).map { _ in Float(rng.uniform(-1, 1)) }
+        let c0 = (0..<(rowsC * ldc)).map { _ in Float(rng.uniform(-1, 1)) }
+        // A row-major [m, k], or stored transposed [k, m] and read with swapped strides.
+        let aStored = c.transposedA ? (0..<(c.k * c.m)).map { i in a[(i % c.m) * c.k + i / c.m] } : a
+        let buffers = [
+            KernelBuffer(name: "a", elements: a.count, isInt: false, role: .input),
+            KernelBuffer(name: "b", elements: b.count, isInt: false, role: .input),
+            KernelBuffer(name: "c", elements: c0.count, isInt: false, role: .output),
+            KernelBuffer(name: "a.copy", elements: a.count, isInt: false, role: .scratch),
+        ]
+        // Copy A into scratch, then multiply from there; m comes from a loop variable.
+        let body: [KStmt] = [
+            .loop("i", .int(a.count), parallel: false, [.store(3, .ivar("i"), .load(0, .ivar("i")))]),
+            .loop("once", .int(1), parallel: false, [
+                .letInt("rows", .iop(.add, .ivar("once"), .int(c.m))),
+                .matmul(TileMatmul(m: .ivar("rows"), n: .int(c.n), k: .int(c.k), a: 3, aOffset: 0,
+                                   aRowStride: .int(c.transposedA ? 1 : c.k), aColStride: .int(c.transposedA ? c.m : 1),
+                                   b: 1, bOffset: 0, ldb: .int(c.n), c: 2, cOffset: .int(cOffset), ldc: .int(ldc),
+                                   accumulate: c.accumulate)),
+            ]),
+        ]
+        let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2], parallelCount: 1, body: body,
+                                    scratch: [ScratchBuffer(id: 3, elements: a.count)])
+        let program = KernelProgram(name: "t", buffers: buffers, steps: [.kernel(kernel)], argumentBuffers: [0, 1], resultBuffers: [2])
+        let compiled = try CompiledProgram(program, target: target)
+        var (av, bv, cv) = (aStored, b, c0)
+        av.withUnsafeMutableBufferPointer { ap in
+            bv.withUnsafeMutableBufferPointer { bp in
+                cv.withUnsafeMutableBufferPointer { cp in
+                    var table: [UnsafeMutablePointer<Float>?] = [ap.baseAddress, bp.baseAddress, cp.baseAddress]
+                    table.withUnsafeMutableBufferPointer { compiled.functions["mm"]!(0, 1, $0.baseAddress!) }
+                }
+            }
+        }
+        for r in 0..<rowsC {
+            for col in 0..<ldc {
+                let idx = r * ldc + col
+                let inside = r >= 1 && r <= c.m && col >= 2 && col < 2 + c.n
+                var want = c0[idx]
+                if inside {
+                    let (i, j) = (r - 1, col - 2)
+                    var s: Double = 0
+                    for p in 0..<c.k { s += Double(a[i * c.k + p]) * Double(b[p * c.n + j]) }
+                    want = Float(s) + (c.accumulate ? c0[idx] : 0)
+                }
+                XCTAssertEqual(cv[idx], want, accuracy: inside ? 1e-4 * Float(c.k) : 0,
+                               "\(c) on \(target.cpu): C[\(r),\(col)]\(inside ? "" : " outside the tile was touched")")
+            }
+        }
+    }
+
+    func testAgainstTripleLoop() throws {
+        let cases = [
+            Case(m: 1, n: 1, k: 1), Case(m: 14, n: 32, k: 8), Case(m: 56, n: 144, k: 24), Case(m: 13, n: 24, k: 144),
+            Case(m: 29, n: 33, k: 7, accumulate: true), Case(m: 3, n: 100, k: 5, transposedA: true),
+            Case(m: 56, n: 64, k: 64, transposedA: true, accumulate: true), Case(m: 6, n: 16, k: 3), Case(m: 7, n: 17, k: 0),
+        ]
+        for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
+            for c in cases { try run(c, target: target) }
+        }
+    }
+}
