@@ -95,14 +95,14 @@ extension LowerContext {
             .loop("j", .int(dv), parallel: false, [.store(vc, vB + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
-        body += matmulLoops("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
+        body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
                             accumulate: false)
         // Scores A (n x n), causal and decayed.
         body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
-        body += matmulLoops("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
                             b: MatrixSlice(buffer: vc, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
                             accumulate: true)
         // S ← e^{b_C} S + Kdᵀ V.
@@ -119,7 +119,7 @@ extension LowerContext {
                 ]),
             ]))
         }
-        body += matmulLoops("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: kB, ld: .int(c)),
+        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: kB, ld: .int(c)),
                             b: MatrixSlice(buffer: vc, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
                             accumulate: true)
         body.append(.loop("i", v("n"), parallel: false, [
@@ -132,7 +132,7 @@ extension LowerContext {
     func plainScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
         let c = p.chunk
         let (qB, kB, aB) = (p.scratch(c * p.dk), p.scratch(p.dk * c), p.scratch(c * c))
-        var body = matmulLoops("qk", m: v("n"), n: v("n"), k: .int(p.dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(p.dk)),
+        var body = tileMatmul("qk", m: v("n"), n: v("n"), k: .int(p.dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(p.dk)),
                                b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
                                accumulate: false)
         let aij: KExpr = aB + v("i") * .int(c) + v("j")
@@ -185,7 +185,7 @@ extension LowerContext {
                 ]),
             ]),
         ]
-        perSub += matmulLoops("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
+        perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
                               c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
         // Diagonal block: for row i and key dim d, add q_id e^{B_id − B_jd} k_jd to A[i, i0...i].

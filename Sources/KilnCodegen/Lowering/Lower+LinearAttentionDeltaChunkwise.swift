@@ -30,7 +30,7 @@ extension LowerContext {
             ]),
         ])]
         // An = (−β ⊙ K) Kᵀ; only the strict lower triangle is read.
-        body += matmulLoops("kk", m: v("n"), n: v("n"), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
+        body += tileMatmul("kk", m: v("n"), n: v("n"), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
                             accumulate: false)
         // Blocked forward substitution on the rows of [Wn | U].
@@ -39,7 +39,7 @@ extension LowerContext {
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
         ]
         for (name, buf, width, base) in [("w", wn, dk, qB), ("u", u, dv, vB)] {
-            block += matmulLoops("fs\(name)", m: v("ni"), n: .int(width), k: v("i0"),
+            block += tileMatmul("fs\(name)", m: v("ni"), n: .int(width), k: v("i0"),
                                  a: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)),
                                  b: MatrixSlice(buffer: buf, offset: base, ld: .int(width)),
                                  c: MatrixSlice(buffer: buf, offset: base + v("i0") * .int(width), ld: .int(width)), accumulate: true)
@@ -56,19 +56,19 @@ extension LowerContext {
         ])]))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, block))
         // V_new = U + Wn S.
-        body += matmulLoops("ws", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
+        body += tileMatmul("ws", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)),
                             accumulate: true)
         // O = scale Q S + (scale Q Kᵀ ⊙ M) V_new.
-        body += matmulLoops("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
+        body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
                             accumulate: false)
         body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
-        body += matmulLoops("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
                             b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
                             accumulate: true)
         // S ← S + Kᵀ V_new.
-        body += matmulLoops("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
+        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
                             b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
                             accumulate: true)
         body.append(.loop("i", v("n"), parallel: false, [
