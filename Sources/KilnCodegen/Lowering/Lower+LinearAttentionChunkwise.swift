@@ -69,29 +69,38 @@ extension LowerContext {
         let cum = temp("la.cum", elements: p.bsz * p.h * c * width)
         let qa = temp("la.q", elements: p.bsz * p.h * c * dk)      // scale·Q (scores)
         let qg = temp("la.qg", elements: p.bsz * p.h * c * dk)     // scale·Q ⊙ e^B (inter-chunk)
-        let kt = temp("la.kt", elements: p.bsz * p.h * dk * c)     // Kᵀ (scores)
-        let kd = temp("la.kd", elements: p.bsz * p.h * dk * c)     // (K ⊙ e^{b_C − B})ᵀ (state update)
+        let kt = temp("la.kt", elements: p.bsz * p.h * dk * c + 16)     // Kᵀ (scores; +16: see keyGateScores)
+        let kd = temp("la.kd", elements: p.bsz * p.h * c * dk)     // K ⊙ e^{b_C − B} (state update)
         let vc = temp("la.v", elements: p.bsz * p.h * c * dv)
         let oc = temp("la.o", elements: p.bsz * p.h * c * dv)
-        let am = temp("la.a", elements: p.bsz * p.h * c * c)
+        let am = temp("la.a", elements: p.bsz * p.h * c * c + 16)
         let (qB, kB, vB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * dv), p.scratch(c * c), p.scratch(c * width))
         let sb: KExpr = v("sb")
         // Cumulative gate of row i, key dimension d.
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(width) + (width == 1 ? 0 : d)) }
         let last: KExpr = v("n") - 1
         var body: [KStmt] = p.gate == .none ? [] : cumulativeGates(p, into: cum, width: width)
-        // Gather the chunk; decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1) are applied here.
-        let qDecay: KExpr = p.gate == .none ? .float(1) : .call(.exp, cumAt(v("i"), v("d")))
-        let kDecay: KExpr = p.gate == .none ? .float(1) : .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))
+        // Decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1), in their own loops so the exps
+        // vectorize; the gather below only multiplies.
+        let eq = temp("la.eq", elements: p.bsz * p.h * c * width), ek = temp("la.ek", elements: p.bsz * p.h * c * width)
+        if p.gate != .none {
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i"), v("d")))),
+                .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
+            ])]))
+        }
+        let decayAt = { (buf: Int) -> KExpr in .load(buf, cB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
+        let qDecay: KExpr = p.gate == .none ? .float(1) : decayAt(eq)
+        let kDecay: KExpr = p.gate == .none ? .float(1) : decayAt(ek)
         body.append(.loop("i", v("n"), parallel: false, [
             .loop("d", .int(dk), parallel: false, [
                 .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
                 .store(qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
                 .store(qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), qDecay)),
-                .variable("kv", .load(p.k, p.at(v("i"), dk) + v("d"))),
-                .store(kt, kB + v("d") * .int(c) + v("i"), .fvar("kv")),
-                .store(kd, kB + v("d") * .int(c) + v("i"), fmul(.fvar("kv"), kDecay)),
+                .store(kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), kDecay)),
             ]),
+            // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
+            .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
             .loop("j", .int(dv), parallel: false, [.store(vc, vB + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
@@ -119,7 +128,7 @@ extension LowerContext {
                 ]),
             ]))
         }
-        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: kB, ld: .int(c)),
+        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
                             b: MatrixSlice(buffer: vc, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
                             accumulate: true)
         body.append(.loop("i", v("n"), parallel: false, [
@@ -156,7 +165,7 @@ extension LowerContext {
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
+        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c + sub)
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
@@ -193,11 +202,15 @@ extension LowerContext {
         perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .variable("qd", .load(qa, qB + ii * .int(dk) + v("d"))),
             .variable("bi", cumAt(ii, v("d"))),
-            .loop("j", v("i") + 1, parallel: false, [
+            // All 16 columns at once: a constant trip count becomes one vector op (a variable
+            // one ≤ 16 would run scalar). Masked to j ≤ i, which also covers j ≥ ni; min(·, 0)
+            // keeps the masked-off exponents ≤ 0. Columns past the tile read and rewrite padding.
+            .loop("j", .int(sub), parallel: false, [
                 .store(am, aB + ii * .int(c) + v("i0") + v("j"),
                        fadd(.load(am, aB + ii * .int(c) + v("i0") + v("j")),
-                            fmul(fmul(.fvar("qd"), .load(kt, kB + v("d") * .int(c) + v("i0") + v("j"))),
-                                 .call(.exp, fsub(.fvar("bi"), .load(cumT, krB + v("d") * .int(c) + v("i0") + v("j"))))))),
+                            .select(.ilt(v("i"), v("j")), .float(0),
+                                    fmul(fmul(.fvar("qd"), .load(kt, kB + v("d") * .int(c) + v("i0") + v("j"))),
+                                         .call(.exp, .fop(.min, fsub(.fvar("bi"), .load(cumT, krB + v("d") * .int(c) + v("i0") + v("j"))), .float(0))))))),
             ]),
         ])]))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
