@@ -6,9 +6,8 @@ extension LowerContext {
     mutating func lowerLinearAttentionBackward(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
         let a = node.attributes
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
-        // The chunkwise backward covers none / scalar / key; DeltaNet's runs the recurrent sweep.
-        if a.int("chunk") > 0 && gate != .delta {
-            lowerLinearAttentionChunkwiseBackward(node, ins, inT, outs)
+        if a.int("chunk") > 0 {
+            if gate == .delta { lowerDeltaChunkwiseBackward(node, ins, inT, outs) } else { lowerLinearAttentionChunkwiseBackward(node, ins, inT, outs) }
             return
         }
         let hasH0 = a.bool("has_h0")

@@ -8,15 +8,43 @@ extension LowerContext {
     ///   V_new = U + Wn S;  O = scale Q S + (scale Q Kᵀ ⊙ M) V_new;  S ← S + Kᵀ V_new.
     mutating func deltaChunkForward(_ p: ChunkwisePlan) -> [KStmt] {
         let (dk, dv, c) = (p.dk, p.dv, p.chunk)
-        let sub = 16
-        let qa = temp("la.q", elements: p.bsz * p.h * c * dk)     // scale·Q
-        let kt = temp("la.kt", elements: p.bsz * p.h * dk * c)    // Kᵀ
-        let wn = temp("la.w", elements: p.bsz * p.h * c * dk)     // −β ⊙ K, then Wn in place
-        let u = temp("la.u", elements: p.bsz * p.h * c * dv)      // β ⊙ V, then U, then V_new
+        let ut = DeltaUT(qa: temp("la.q", elements: p.bsz * p.h * c * dk), kt: temp("la.kt", elements: p.bsz * p.h * dk * c),
+                         wn: temp("la.w", elements: p.bsz * p.h * c * dk), u: temp("la.u", elements: p.bsz * p.h * c * dv),
+                         an: temp("la.a", elements: p.bsz * p.h * c * c), kb: nil)
+        let (qa, kt, wn, u, am) = (ut.qa, ut.kt, ut.wn, ut.u, ut.an)   // u becomes V_new in place; am the scores after the solve
         let oc = temp("la.o", elements: p.bsz * p.h * c * dv)
-        let am = temp("la.a", elements: p.bsz * p.h * c * c)
         let (qB, kB, vB, aB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * dv), p.scratch(c * c))
         let sb: KExpr = v("sb")
+        var body = deltaUT(p, ut)
+        // V_new = U + Wn S.
+        body += tileMatmul("ws", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)),
+                            accumulate: true)
+        // O = scale Q S + (scale Q Kᵀ ⊙ M) V_new.
+        body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
+                            accumulate: false)
+        body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
+        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
+                            accumulate: true)
+        // S ← S + Kᵀ V_new.
+        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
+                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
+                            accumulate: true)
+        body.append(.loop("i", v("n"), parallel: false, [
+            .loop("j", .int(dv), parallel: false, [.store(p.o, p.at(v("i"), dv) + v("j"), .load(oc, vB + v("i") * .int(dv) + v("j")))]),
+        ]))
+        return body
+    }
+
+    /// Gathers scale·Q, Kᵀ, −β ⊙ K (and β ⊙ K into `kb` when given), builds An and solves for
+    /// Wn and U in place by blocked forward substitution.
+    func deltaUT(_ p: ChunkwisePlan, _ ut: DeltaUT) -> [KStmt] {
+        let (dk, dv, c) = (p.dk, p.dv, p.chunk)
+        let sub = 16
+        let (qa, kt, wn, u, am) = (ut.qa, ut.kt, ut.wn, ut.u, ut.an)
+        let (qB, kB, vB, aB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * dv), p.scratch(c * c))
         var body: [KStmt] = [.loop("i", v("n"), parallel: false, [
             .variable("beta", .load(p.g!, p.at(v("i"), 1))),
             .loop("d", .int(dk), parallel: false, [
@@ -24,7 +52,7 @@ extension LowerContext {
                 .store(qa, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
                 .store(kt, kB + v("d") * .int(c) + v("i"), .fvar("kv")),
                 .store(wn, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("kv"), fmul(.fvar("beta"), .float(-1)))),
-            ]),
+            ] + (ut.kb.map { [.store($0, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("kv"), .fvar("beta")))] } ?? [])),
             .loop("j", .int(dv), parallel: false, [
                 .store(u, vB + v("i") * .int(dv) + v("j"), fmul(.load(p.val, p.at(v("i"), dv) + v("j")), .fvar("beta"))),
             ]),
@@ -55,25 +83,12 @@ extension LowerContext {
             ]),
         ])]))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, block))
-        // V_new = U + Wn S.
-        body += tileMatmul("ws", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)),
-                            accumulate: true)
-        // O = scale Q S + (scale Q Kᵀ ⊙ M) V_new.
-        body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: false)
-        body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
-        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: true)
-        // S ← S + Kᵀ V_new.
-        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
-                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
-                            accumulate: true)
-        body.append(.loop("i", v("n"), parallel: false, [
-            .loop("j", .int(dv), parallel: false, [.store(p.o, p.at(v("i"), dv) + v("j"), .load(oc, vB + v("i") * .int(dv) + v("j")))]),
-        ]))
         return body
+    }
+
+    /// Buffers of the UT transform: scale·Q, Kᵀ, Wn (c x Dk), U (c x Dv), An (c x c), β ⊙ K.
+    struct DeltaUT {
+        var qa, kt, wn, u, an: Int
+        var kb: Int?
     }
 }
