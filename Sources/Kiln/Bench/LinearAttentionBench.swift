@@ -108,12 +108,17 @@ public struct LinearAttentionBench {
     }
 
     /// Runs every configuration; `progress` sees each record as it is measured.
-    public func run(sgemmGflops: Double, progress: (LinearAttentionBenchRecord) -> Void = { _ in }) throws -> [LinearAttentionBenchRecord] {
+    /// The sgemm rate is re-measured before every (name, T, direction) group, because the
+    /// machine may be shared and its load changes during a long run; each record carries the
+    /// rate measured next to it.
+    public func run(sgemmGflops initialSgemm: Double, progress: (LinearAttentionBenchRecord) -> Void = { _ in }) throws -> [LinearAttentionBenchRecord] {
         var records: [LinearAttentionBenchRecord] = []
         let model = LinearAttentionCostModel(machine: machine, threads: threads)
+        var sgemmGflops = initialSgemm
         for (name, gate) in Self.models where names.contains(name) {
             for t in seqLens {
                 for direction in directions {
+                    if !records.isEmpty { sgemmGflops = try Self.measureSgemm(threads: threads) }
                     let backward = direction != "forward"
                     let chosen = max(model.best(problem(gate, t)).chunk, 0)
                     var variants: [(String, Int)] = includeRecurrent ? [("recurrent", 0)] : []
