@@ -71,10 +71,11 @@ extension LowerContext {
         let qg = temp("la.qg", elements: p.bsz * p.h * c * dk)     // scale·Q ⊙ e^B (inter-chunk)
         let kt = temp("la.kt", elements: p.bsz * p.h * dk * c + 16)     // Kᵀ (scores; +16: see keyGateScores)
         let kd = temp("la.kd", elements: p.bsz * p.h * c * dk)     // K ⊙ e^{b_C − B} (state update)
-        let vc = temp("la.v", elements: p.bsz * p.h * c * dv)
-        let oc = temp("la.o", elements: p.bsz * p.h * c * dv)
+        // V is read and O written in place: rows of [B,T,H,D] are contiguous with stride H·D.
+        let vRows = MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(p.h * dv))
+        let oRows = MatrixSlice(buffer: p.o, offset: p.at(0, dv), ld: .int(p.h * dv))
         let am = temp("la.a", elements: p.bsz * p.h * c * c + 16)
-        let (qB, kB, vB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * dv), p.scratch(c * c), p.scratch(c * width))
+        let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * width))
         let sb: KExpr = v("sb")
         // Cumulative gate of row i, key dimension d.
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(width) + (width == 1 ? 0 : d)) }
@@ -101,19 +102,16 @@ extension LowerContext {
             ]),
             // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
             .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
-            .loop("j", .int(dv), parallel: false, [.store(vc, vB + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: false)
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
         body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                            b: MatrixSlice(buffer: vc, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: true)
+                            b: vRows, c: oRows, accumulate: true)
         // S ← e^{b_C} S + Kdᵀ V.
         switch p.gate {
         case .none: break
@@ -129,11 +127,7 @@ extension LowerContext {
             ]))
         }
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
-                            b: MatrixSlice(buffer: vc, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
-                            accumulate: true)
-        body.append(.loop("i", v("n"), parallel: false, [
-            .loop("j", .int(dv), parallel: false, [.store(p.o, p.at(v("i"), dv) + v("j"), .load(oc, vB + v("i") * .int(dv) + v("j")))]),
-        ]))
+                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), accumulate: true)
         return body
     }
 

@@ -12,7 +12,7 @@ extension LowerContext {
                          wn: temp("la.w", elements: p.bsz * p.h * c * dk), u: temp("la.u", elements: p.bsz * p.h * c * dv),
                          an: temp("la.a", elements: p.bsz * p.h * c * c), kb: nil)
         let (qa, kt, wn, u, am) = (ut.qa, ut.kt, ut.wn, ut.u, ut.an)   // u becomes V_new in place; am the scores after the solve
-        let oc = temp("la.o", elements: p.bsz * p.h * c * dv)
+        let oRows = MatrixSlice(buffer: p.o, offset: p.at(0, dv), ld: .int(p.h * dv))   // O written in place
         let (qB, kB, vB, aB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * dv), p.scratch(c * c))
         let sb: KExpr = v("sb")
         var body = deltaUT(p, ut)
@@ -22,19 +22,14 @@ extension LowerContext {
                             accumulate: true)
         // O = scale Q S + (scale Q Kᵀ ⊙ M) V_new.
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: false)
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
         body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: oc, offset: vB, ld: .int(dv)),
-                            accumulate: true)
+                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: oRows, accumulate: true)
         // S ← S + Kᵀ V_new.
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
                             b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
                             accumulate: true)
-        body.append(.loop("i", v("n"), parallel: false, [
-            .loop("j", .int(dv), parallel: false, [.store(p.o, p.at(v("i"), dv) + v("j"), .load(oc, vB + v("i") * .int(dv) + v("j")))]),
-        ]))
         return body
     }
 
