@@ -71,8 +71,10 @@ extension LowerContext {
         let qg = temp("la.qg", elements: p.bsz * p.h * c * dk)     // scale·Q ⊙ e^B (inter-chunk)
         let kt = temp("la.kt", elements: p.bsz * p.h * dk * c + 16)     // Kᵀ (scores; +16: see keyGateScores)
         let kd = temp("la.kd", elements: p.bsz * p.h * c * dk)     // K ⊙ e^{b_C − B} (state update)
-        // V is read and O written in place: rows of [B,T,H,D] are contiguous with stride H·D.
-        let vRows = MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(p.h * dv))
+        // O is written in place (rows of [B,T,H,Dv], stride H·Dv). V is packed: as a matmul's B
+        // operand, rows 2 KB apart map onto a few L1 sets and thrash.
+        let vc = temp("la.v", elements: p.bsz * p.h * c * dv)
+        let vRows = MatrixSlice(buffer: vc, offset: p.scratch(c * dv), ld: .int(dv))
         let oRows = MatrixSlice(buffer: p.o, offset: p.at(0, dv), ld: .int(p.h * dv))
         let am = temp("la.a", elements: p.bsz * p.h * c * c + 16)
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * width))
@@ -102,6 +104,7 @@ extension LowerContext {
             ]),
             // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
             .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
+            .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
