@@ -162,7 +162,7 @@ extension LowerContext {
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c + sub)
+        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
@@ -194,22 +194,19 @@ extension LowerContext {
         perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
                               c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
-        // Diagonal block: for row i and key dim d, add q_id e^{B_id − B_jd} k_jd to A[i, i0...i].
+        // Diagonal block, row by row: E[j, d] = k_jd e^{B_id − B_jd} for j ≤ i (a long, contiguous
+        // d loop that vectorizes), then A[i, i0...i] = E scale·q_iᵀ as a matmul with one column.
         let ii: KExpr = v("i0") + v("i")
-        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .variable("qd", .load(qa, qB + ii * .int(dk) + v("d"))),
-            .variable("bi", cumAt(ii, v("d"))),
-            // All 16 columns at once: a constant trip count becomes one vector op (a variable
-            // one ≤ 16 would run scalar). Masked to j ≤ i, which also covers j ≥ ni; min(·, 0)
-            // keeps the masked-off exponents ≤ 0. Columns past the tile read and rewrite padding.
-            .loop("j", .int(sub), parallel: false, [
-                .store(am, aB + ii * .int(c) + v("i0") + v("j"),
-                       fadd(.load(am, aB + ii * .int(c) + v("i0") + v("j")),
-                            .select(.ilt(v("i"), v("j")), .float(0),
-                                    fmul(fmul(.fvar("qd"), .load(kt, kB + v("d") * .int(c) + v("i0") + v("j"))),
-                                         .call(.exp, .fop(.min, fsub(.fvar("bi"), .load(cumT, krB + v("d") * .int(c) + v("i0") + v("j"))), .float(0))))))),
-            ]),
-        ])]))
+        let eRows = temp("la.diagE", elements: p.bsz * p.h * sub * dk)
+        let eB = p.scratch(sub * dk)
+        perSub.append(.loop("i", v("ni"), parallel: false, [
+            .loop("j", v("i") + 1, parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(eRows, eB + v("j") * .int(dk) + v("d"),
+                       fmul(.load(p.k, p.at(v("i0") + v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(v("i0") + v("j"), v("d")))))),
+            ])]),
+        ] + tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: eRows, offset: eB, ld: .int(dk)),
+                       b: MatrixSlice(buffer: qa, offset: qB + ii * .int(dk), ld: 1),
+                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false)))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
         return body
     }
