@@ -162,15 +162,11 @@ extension LowerContext {
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
+        let kf = temp("la.kf", elements: p.bsz * p.h * c * dk)
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
         var body: [KStmt] = [
-            // Bᵀ, so the diagonal blocks read it contiguously along j.
-            .loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(cumT, krB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
-            ])]),
             // Zero the whole score tile; the blocks below fill the causal part.
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
         ]
@@ -182,12 +178,15 @@ extension LowerContext {
                        fmul(.load(qa, qB + (v("i0") + v("i")) * .int(dk) + v("d")),
                             .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
             ])]),
+            // e^{r − B_j} row by row (long contiguous loops, so the exps vectorize), then applied
+            // to Kᵀ column by column (no exps there).
+            .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(kf, krB + v("j") * .int(dk) + v("d"), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d"))))),
+            ])]),
             .loop("d", .int(dk), parallel: false, [
-                .variable("ref", cumAt(v("i0"), v("d"))),
                 .loop("j", v("i0"), parallel: false, [
                     .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")),
-                                .call(.exp, fsub(.fvar("ref"), .load(cumT, krB + v("d") * .int(c) + v("j")))))),
+                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .load(kf, krB + v("j") * .int(dk) + v("d")))),
                 ]),
             ]),
         ]
