@@ -29,3 +29,16 @@ golden: build
 
 clean:
 	rm -rf .build out
+
+# Hardening (not part of `make test`). libFuzzer targets under Fuzz/, each run for
+# FUZZ_SECONDS (default 60); FUZZ_JOBS=2 runs two at a time. See Fuzz/RESULTS.md.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+.PHONY: fuzz test-asan
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh
+
+# The whole test suite under AddressSanitizer (leak checking on), in its own build
+# directory so it never disturbs the normal debug build. See "Hardening" in README.md.
+test-asan: deps
+	@bash scripts/test-asan.sh

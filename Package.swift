@@ -29,7 +29,7 @@ let package = Package(
             "KilnIR", "KilnCodegen", "COpenBLAS",
             .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: llvmFlags),
-        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnAutodiff", "KilnPasses", "KilnRuntime", "KilnCodegen"], swiftSettings: llvmFlags),
+        .target(name: "Kiln", dependencies: ["KilnIR", "KilnFrontend", "KilnAutodiff", "KilnPasses", "KilnRuntime", "KilnCodegen", "COpenBLAS"], swiftSettings: llvmFlags),
         .executableTarget(name: "kiln", dependencies: [
             "Kiln",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

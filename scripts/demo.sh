@@ -19,6 +19,15 @@ echo "== kiln run convnext-block --unfused (one kernel per op, OpenBLAS GEMMs) a
 "$kiln" run convnext-block --unfused
 "$kiln" run convnext-block --interpret
 echo
+echo "== kiln dump mobilenetv2-block --after fuse-residual-blocks (the pass's decision, first lines)"
+"$kiln" dump mobilenetv2-block --after fuse-residual-blocks | head -n 4 | cut -c1-400
+echo
+echo "== the fused block is one kernel (Kernel IR, first lines)"
+"$kiln" dump mobilenetv2-block --after fuse-residual-blocks --emit kernels | grep -m1 "kernel @"
+echo
+echo "== kiln bench mobilenetv2-block --quick (fused vs unfused, in-run sgemm rate and bandwidth)"
+"$kiln" bench mobilenetv2-block --quick --batch 8 --direction forward
+echo
 echo "== kiln dump ffn-block --emit kernels (Kernel IR, first lines)"
 "$kiln" dump ffn-block --emit kernels | head -n 16
 echo

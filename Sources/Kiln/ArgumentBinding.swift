@@ -20,6 +20,8 @@ public enum ArgumentBinder {
     ///   - source: file names for diagnostics.
     public static func bind(function: Function, params: [String: HostTensor]?, defaults: [String: HostTensor],
                             inputs: [String: HostTensor], paramsFile: String = "params", seed: UInt64 = 0) throws -> BoundArguments {
+        // Before any random tensor is made: an absurd shape is an error naming its size.
+        try MemoryBudget.checkValues(of: function)
         var values: [String: HostTensor] = [:]
         var random: [String] = []
         var generated: [String] = []

@@ -44,16 +44,6 @@ public enum ModelLoader {
 
     /// Parses `2x56x56x96` (or `2,56,56,96`) into dimensions, rejecting zero, negative and absurd sizes.
     public static func parseShape(_ text: String) throws -> [Int] {
-        let parts = text.split(whereSeparator: { $0 == "x" || $0 == "," || $0 == "X" })
-        guard !parts.isEmpty else { throw KilnError("shape '\(text)' is empty; write it like 1x56x56x96") }
-        var dims: [Int] = []
-        for p in parts {
-            guard let d = Int(p), d > 0 else {
-                throw KilnError("shape '\(text)': '\(p)' is not a positive integer; write it like 1x56x56x96")
-            }
-            dims.append(d)
-        }
-        do { try TensorType(.f32, dims).validate() } catch { throw KilnError("shape '\(text)': \(error.message)") }
-        return dims
+        do { return try ArgumentSyntax.parseShape(text) } catch { throw KilnError(error.message) }
     }
 }

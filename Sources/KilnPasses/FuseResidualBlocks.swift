@@ -21,8 +21,11 @@ public struct FuseResidualBlocks: Pass {
         var notes: [String] = []
         var chosen: [(ResidualBlock, Node)] = []
         for (i, block) in blocks.enumerated() {
-            let label = "block \(i) (%\(function.name(of: block.input)) -> %\(function.name(of: block.output)), \(block.nodes.count) ops: " +
+            var label = "block \(i) (%\(function.name(of: block.input)) -> %\(function.name(of: block.output)), \(block.nodes.count) ops: " +
                 block.nodes.map { function.nodes[$0].op.rawValue }.joined(separator: " ") + ")"
+            if !block.exports.isEmpty {
+                label += ", also returns " + block.exports.map { "%" + function.name(of: $0) }.joined(separator: " ") + " (read outside the block)"
+            }
             if mode == "off" { notes.append("\(label): not fused (fuse-residual-blocks=off)"); continue }
             let body = ResidualBlockMatcher.body(of: block, in: function, name: "\(function.name)_block\(i)")
             let schedule: RowSchedule
@@ -46,7 +49,7 @@ public struct FuseResidualBlocks: Pass {
                 "roofline_us": .float((e.rooflineSeconds * 1e7).rounded() / 10),
             ]
             let outerInputs = body.arguments.map { a in function.value(named: body.name(of: a))! }
-            chosen.append((block, Node(op: .fused, inputs: outerInputs, outputs: [block.output], attributes: attrs, regions: [body])))
+            chosen.append((block, Node(op: .fused, inputs: outerInputs, outputs: [block.output] + block.exports, attributes: attrs, regions: [body])))
         }
         return PassResult(function: replacing(chosen, in: function), notes: notes)
     }

@@ -45,11 +45,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads for the compiled and unfused executors (default: KILN_THREADS or all cores).")
     var threads: Int?
 
+    @Flag(help: "Compile the graph as traced, without the pass pipeline (no block fusion, no linear-attention scheduling).")
+    var noPasses = false
+
+    @Option(name: .customLong("repeat"), help: "Run N times and report the median time (the first run is a warm-up).")
+    var repeatCount: Int = 1
+
     func validate() throws {
         if [compiled, unfused, interpret || fp64].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --compiled, --unfused, --interpret")
         }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
+        if repeatCount < 1 || repeatCount > 100_000 { throw ValidationError("--repeat must be between 1 and 100000") }
     }
 
     func run() throws {
@@ -74,12 +81,31 @@ struct RunCommand: ParsableCommand {
                 note(String(format: "ran %@ with the interpreter in %.3f s", model.origin, Date().timeIntervalSince(start)))
             } else {
                 let kind: ExecutorKind = unfused ? .unfused : .compiled
-                let exe = try Executable(f, kind: kind, threads: threads)
-                let start = Date()
-                results = try exe.run(bound.values)
-                note(String(format: "compiled %@ in %.3f s (%d kernels, arena %.2f MB); ran %@ on %d thread%@ in %.3f s",
+                var g = f
+                if kind == .compiled && !noPasses {
+                    let r = try PassPipeline.all.run(f, context: PassContext(threads: threads ?? Executable.defaultThreads))
+                    g = r.function
+                    let fusedCount = g.nodes.filter { $0.op == .fused }.count
+                    if fusedCount > 0 { note("fuse-residual-blocks: \(fusedCount) block\(fusedCount == 1 ? "" : "s") fused (kiln dump --after fuse-residual-blocks shows why)") }
+                }
+                let exe = try Executable(g, kind: kind, threads: threads)
+                var times: [Double] = [], cpu: [Double] = []
+                var out: [HostTensor] = []
+                for _ in 0..<(repeatCount == 1 ? 1 : repeatCount + 1) {
+                    let start = Date(), cpuStart = threadCPUSeconds()
+                    out = try exe.run(bound.values)
+                    times.append(Date().timeIntervalSince(start))
+                    cpu.append(threadCPUSeconds() - cpuStart)
+                }
+                results = out
+                if repeatCount > 1 { times.removeFirst(); cpu.removeFirst() }
+                let median = times.sorted()[times.count / 2]
+                // On one thread every kernel runs on this thread, so its CPU time is the run's
+                // cost even when other processes share the cores.
+                if exe.threads == 1 { note(String(format: "cpu time of this thread: %.3f ms (median)", cpu.sorted()[cpu.count / 2] * 1e3)) }
+                note(String(format: "compiled %@ in %.3f s (%d kernels, arena %.2f MB); ran %@ on %d thread%@ in %.3f ms%@",
                             model.origin, exe.compiled.compileSeconds, exe.program.allKernels.count, Double(exe.peakArenaBytes) / 1e6,
-                            kind.rawValue, exe.threads, exe.threads == 1 ? "" : "s", Date().timeIntervalSince(start)))
+                            kind.rawValue, exe.threads, exe.threads == 1 ? "" : "s", median * 1e3, repeatCount > 1 ? " (median of \(repeatCount))" : ""))
             }
             for (i, r) in results.enumerated() {
                 print("result \(i): \(summary(r))")
@@ -114,4 +140,11 @@ func summary(_ t: HostTensor) -> String {
     var s = String(format: "%@ min %.6g max %.6g mean %.6g l2 %.6g first [%@]", t.type.description, mn, mx, mean, l2, head)
     if nonFinite > 0 { s += "  (\(nonFinite) non-finite values)" }
     return s
+}
+
+/// CPU seconds consumed by the calling thread.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -20,6 +20,7 @@ struct TensorFileOptions: ParsableArguments {
         var given: [String: HostTensor] = [:]
         for spec in inputs {
             let (name, path) = try splitInputSpec(spec, function: f)
+            guard given[name] == nil else { throw KilnError("--input \(name) is given twice") }
             given[name] = try NPY.read(path)
         }
         return (paramValues, given)
@@ -27,9 +28,9 @@ struct TensorFileOptions: ParsableArguments {
 
     /// `name=path` or, for a single-input function, just `path`.
     func splitInputSpec(_ spec: String, function f: Function) throws -> (String, String) {
-        if let eq = spec.firstIndex(of: "=") {
-            return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
-        }
+        let binding: (name: String?, path: String)
+        do { binding = try ArgumentSyntax.parseInputBinding(spec) } catch { throw KilnError(error.message) }
+        if let name = binding.name { return (name, binding.path) }
         guard f.inputs.count == 1 else {
             throw KilnError("--input \(spec): the model has \(f.inputs.count) inputs; write name=file.npy")
         }

@@ -83,6 +83,25 @@ final class CLIProcessTests: XCTestCase {
         XCTAssertTrue(s.stderr.contains("convnext-block"), s.stderr)
     }
 
+    /// Absurd shapes and malformed arguments are errors with a message, never a crash.
+    func testAbsurdShapesAndBadArgumentsAreErrors() throws {
+        let huge = try kiln(["run", "ffn-block", "--shape", "1000x100000x512"])
+        XCTAssertEqual(huge.status, 1, huge.stderr)
+        // The largest value is the 4x hidden layer, f32[1000,100000,2048]: 819.2 GB.
+        XCTAssertTrue(huge.stderr.contains("819200000000 bytes (819.2 GB)") && huge.stderr.contains("available"), huge.stderr)
+        let cap = try kiln(["run", "ffn-block", "--shape", "100000x100000x512"])
+        XCTAssertEqual(cap.status, 1, cap.stderr)
+        XCTAssertTrue(cap.stderr.contains("more than 2^40 elements"), cap.stderr)
+        let x = try tempFile("x.npy", "")
+        try NPY.write(HostTensor(zeros: .f32(1, 2, 512)), to: x)
+        for (args, words) in [(["--input", "=\(x)"], "name before '=' is empty"), (["--input", "x="], "file after '=' is empty"),
+                              (["--input", "x=\(x)", "--input", "x=\(x)"], "given twice")] {
+            let r = try kiln(["run", "ffn-block", "--shape", "1x2x512"] + args)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(words), "\(args): \(r.stderr)")
+        }
+    }
+
     func testGradWritesLossAndEveryParameterGradient() throws {
         let out = try tempFile("g.safetensors", "")
         let r = try kiln(["grad", "ffn-block", "--shape", "1x4x512", "--output", out])

@@ -6,7 +6,7 @@ import KilnIR
 /// accumulation, C inside a wider matrix (canaries around the tile must survive), a size
 /// that is a run-time expression, scratch buffers, on the host and on an AVX2-only target.
 final class TileMatmulTests: XCTestCase {
-    struct Case { var m, n, k: Int; var transposedA = false; var accumulate = false }
+    struct Case { var m, n, k: Int; var transposedA = false; var accumulate = false; var packedB = false }
 
     func run(_ c: Case, target: HostTarget) throws {
         let ldc = c.n + 5, rowsC = c.m + 2, cOffset = ldc + 2  // the tile starts at row 1, column 2
@@ -16,9 +16,15 @@ final class TileMatmulTests: XCTestCase {
         let c0 = (0..<(rowsC * ldc)).map { _ in Float(rng.uniform(-1, 1)) }
         // A row-major [m, k], or stored transposed [k, m] and read with swapped strides.
         let aStored = c.transposedA ? (0..<(c.k * c.m)).map { i in a[(i % c.m) * c.k + i / c.m] } : a
+        // B row-major, or in 32-column panels [n/32][k][32] padded with garbage the kernel must not use.
+        let panels = (c.n + 31) / 32
+        let bStored = !c.packedB ? b : (0..<(panels * c.k * 32)).map { i -> Float in
+            let (jp, p, jj) = (i / (c.k * 32), (i / 32) % c.k, i % 32)
+            return jp * 32 + jj < c.n ? b[p * c.n + jp * 32 + jj] : 0
+        }
         let buffers = [
             KernelBuffer(name: "a", elements: a.count, isInt: false, role: .input),
-            KernelBuffer(name: "b", elements: b.count, isInt: false, role: .input),
+            KernelBuffer(name: "b", elements: bStored.count, isInt: false, role: .input),
             KernelBuffer(name: "c", elements: c0.count, isInt: false, role: .output),
             KernelBuffer(name: "a.copy", elements: a.count, isInt: false, role: .scratch),
         ]
@@ -30,14 +36,14 @@ final class TileMatmulTests: XCTestCase {
                 .matmul(TileMatmul(m: .ivar("rows"), n: .int(c.n), k: .int(c.k), a: 3, aOffset: 0,
                                    aRowStride: .int(c.transposedA ? 1 : c.k), aColStride: .int(c.transposedA ? c.m : 1),
                                    b: 1, bOffset: 0, ldb: .int(c.n), c: 2, cOffset: .int(cOffset), ldc: .int(ldc),
-                                   accumulate: c.accumulate)),
+                                   accumulate: c.accumulate, bPanelStride: c.packedB ? .int(c.k * 32) : nil)),
             ]),
         ]
         let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2], parallelCount: 1, body: body,
                                     scratch: [ScratchBuffer(id: 3, elements: a.count)])
         let program = KernelProgram(name: "t", buffers: buffers, steps: [.kernel(kernel)], argumentBuffers: [0, 1], resultBuffers: [2])
         let compiled = try CompiledProgram(program, target: target)
-        var (av, bv, cv) = (aStored, b, c0)
+        var (av, bv, cv) = (aStored, bStored, c0)
         av.withUnsafeMutableBufferPointer { ap in
             bv.withUnsafeMutableBufferPointer { bp in
                 cv.withUnsafeMutableBufferPointer { cp in
@@ -68,6 +74,8 @@ final class TileMatmulTests: XCTestCase {
             Case(m: 1, n: 1, k: 1), Case(m: 14, n: 32, k: 8), Case(m: 56, n: 144, k: 24), Case(m: 13, n: 24, k: 144),
             Case(m: 29, n: 33, k: 7, accumulate: true), Case(m: 3, n: 100, k: 5, transposedA: true),
             Case(m: 56, n: 64, k: 64, transposedA: true, accumulate: true), Case(m: 6, n: 16, k: 3), Case(m: 7, n: 17, k: 0),
+            Case(m: 56, n: 144, k: 24, packedB: true), Case(m: 13, n: 40, k: 9, accumulate: true, packedB: true),
+            Case(m: 5, n: 100, k: 33, transposedA: true, packedB: true),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }

@@ -27,7 +27,7 @@ final class FuseResidualBlocksTests: XCTestCase {
 
     /// Fuses `m`, expects `blocks` fused ops and `kernels` kernels in total, and compares the
     /// compiled fused program (1 and 2 threads) with the interpreter and the unfused executor.
-    func check(_ m: TracedModel, blocks: Int, kernels: Int, tol: Float = 1e-4, line: UInt = #line) throws {
+    func check(_ m: TracedModel, blocks: Int, kernels: Int, tol: Float = 1e-4, avx2: Bool = false, line: UInt = #line) throws {
         let f = m.function
         let g = try fused(f)
         XCTAssertEqual(g.nodes.filter { $0.op == .fused }.count, blocks, "fused blocks in @\(f.name)", line: line)
@@ -43,8 +43,14 @@ final class FuseResidualBlocksTests: XCTestCase {
             let exe = try Executable(g, kind: .compiled, threads: threads)
             XCTAssertEqual(exe.program.allKernels.count, kernels, "kernels of fused @\(f.name)", line: line)
             let got = try exe.run(ins)[0].floats
+            XCTAssertEqual(try exe.run(ins)[0].floats, got, "fused @\(f.name) is bitwise deterministic", line: line)
             XCTAssertLessThanOrEqual(maxRelativeError(got, want), tol, "fused @\(f.name), \(threads) threads vs interpreter", line: line)
             XCTAssertLessThanOrEqual(maxRelativeError(got, unfused), tol, "fused @\(f.name), \(threads) threads vs unfused", line: line)
+        }
+        // The same kernel built for an AVX2-only machine (8-wide vectors, 6 x 16 tiles).
+        if avx2 && HostTarget.host.features.contains("+avx2") {
+            let got = try Executable(g, kind: .compiled, threads: 2, target: .avx2).run(ins)[0].floats
+            XCTAssertLessThanOrEqual(maxRelativeError(got, want), tol, "fused @\(f.name) on AVX2", line: line)
         }
     }
 
@@ -52,12 +58,12 @@ final class FuseResidualBlocksTests: XCTestCase {
         try Zoo.model(named: name)!.trace(input: input, seed: 1)
     }
 
-    func testConvNeXtBlock() throws { try check(try zoo("convnext-block", .f32(2, 9, 11, 96)), blocks: 1, kernels: 1) }
-    func testInvertedResidualBlock() throws { try check(try zoo("mobilenetv2-block", .f32(2, 10, 7, 24)), blocks: 1, kernels: 1) }
-    func testResNetBasicBlock() throws { try check(try zoo("resnet-basic-block", .f32(1, 8, 13, 64)), blocks: 1, kernels: 1) }
+    func testConvNeXtBlock() throws { try check(try zoo("convnext-block", .f32(2, 9, 11, 96)), blocks: 1, kernels: 1, avx2: true) }
+    func testInvertedResidualBlock() throws { try check(try zoo("mobilenetv2-block", .f32(2, 10, 7, 24)), blocks: 1, kernels: 1, avx2: true) }
+    func testResNetBasicBlock() throws { try check(try zoo("resnet-basic-block", .f32(1, 8, 13, 64)), blocks: 1, kernels: 1, avx2: true) }
     func testHorNetBlock() throws { try check(try zoo("hornet-block", .f32(1, 9, 10, 64)), blocks: 2, kernels: 2) }
     func testInceptionNeXtBlock() throws { try check(try zoo("inceptionnext-block", .f32(1, 12, 13, 96)), blocks: 1, kernels: 1) }
-    func testTransformerFFN() throws { try check(try zoo("ffn-block", .f32(2, 96, 512)), blocks: 1, kernels: 1) }
+    func testTransformerFFN() throws { try check(try zoo("ffn-block", .f32(1, 80, 512)), blocks: 1, kernels: 1) }
 
     /// The GLA block's FFN half fuses; its attention half (reshapes, linear attention) does not.
     func testGLABlockFFNHalf() throws {
@@ -89,5 +95,100 @@ final class FuseResidualBlocksTests: XCTestCase {
         let r = try PassPipeline([FuseResidualBlocks()]).run(m.function, context: PassContext(threads: 2))
         XCTAssertFalse(r.function.nodes.contains { $0.op == .fused })
         XCTAssertTrue(r.notes.contains { $0.contains("not fused: conv1d") }, "\(r.notes)")
+    }
+}
+
+/// The cost model's decisions follow the machine it is given.
+final class FusionCostModelTests: XCTestCase {
+    func testDecisionsFollowTheMachine() throws {
+        let f = try Zoo.model(named: "mobilenetv2-block")!.trace(input: .f32(8, 56, 56, 24), seed: 0).function
+        // On the default machine the 144-channel intermediates spill to DRAM unfused: fuse.
+        let yes = try FuseResidualBlocks().run(f, context: PassContext(threads: 2))
+        XCTAssertEqual(yes.function.nodes.filter { $0.op == .fused }.count, 1, "\(yes.notes)")
+        let note = yes.notes.joined()
+        for part in ["predicted fused", "separate kernels", "roofline", "scratch", "tiles"] { XCTAssertTrue(note.contains(part), note) }
+        // With a tiny L2 the row rings do not fit: the pieces win.
+        var small = MachineModel.default
+        small.l2Bytes = 32 << 10
+        let no = try FuseResidualBlocks().run(f, context: PassContext(machine: small, threads: 2))
+        XCTAssertFalse(no.function.nodes.contains { $0.op == .fused }, "\(no.notes)")
+        XCTAssertTrue(no.notes.joined().contains("more than L2"), "\(no.notes)")
+        // Forced either way.
+        XCTAssertTrue(try FuseResidualBlocks().run(f, context: PassContext(machine: small, options: ["fuse-residual-blocks": "on"])).function.nodes.contains { $0.op == .fused })
+        XCTAssertFalse(try FuseResidualBlocks().run(f, context: PassContext(options: ["fuse-residual-blocks": "off"])).function.nodes.contains { $0.op == .fused })
+        XCTAssertThrowsError(try FuseResidualBlocks().run(f, context: PassContext(options: ["fuse-residual-blocks": "maybe"])))
+    }
+
+    /// Batch 8 keeps two threads busy without splitting images; batch 1 splits rows into bands.
+    func testParallelTiles() throws {
+        let model = Zoo.model(named: "convnext-block")!
+        for (batch, bands) in [(8, 1), (1, 2)] {
+            let f = try model.trace(input: .f32(batch, 56, 56, 96), seed: 0).function
+            let g = try FuseResidualBlocks().run(f, context: PassContext(threads: 2, options: ["fuse-residual-blocks": "on"])).function
+            XCTAssertEqual(g.nodes.first { $0.op == .fused }?.attributes.int("bands"), bands, "batch \(batch)")
+        }
+    }
+}
+
+/// In a training graph the forward half of a block fuses too: the fused kernel also writes
+/// the values the backward pass reads, and the gradients stay what they were.
+final class FusedTrainingGraphTests: XCTestCase {
+    func check(_ name: String, _ input: TensorType, line: UInt = #line) throws {
+        let m = try Zoo.model(named: name)!.trace(input: input, seed: 2)
+        let (loss, _) = try LossFunction.wrap(m.function)
+        let g = try gradient(of: loss, wrt: loss.params.map { loss.name(of: $0) })
+        let r = try PassPipeline([FuseResidualBlocks()]).run(g, context: PassContext(threads: 2, options: ["fuse-residual-blocks": "on"]))
+        let fusedOps = r.function.nodes.filter { $0.op == .fused }
+        XCTAssertGreaterThanOrEqual(fusedOps.count, 1, "\(r.notes)", line: line)
+        XCTAssertTrue(fusedOps.contains { $0.outputs.count > 1 }, "the forward block returns what the backward reads", line: line)
+        var ins: [String: HostTensor] = [:]
+        for (n, t) in m.parameters { ins[n] = t }
+        for a in g.inputs where ins[g.name(of: a)] == nil {
+            var rng = SeededRandom(seed: 9, name: g.name(of: a))
+            let t = g.type(of: a)
+            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
+        }
+        let want = try Interpreter().run(g, inputs: ins)
+        let got = try Executable(r.function, kind: .compiled, threads: 2).run(ins)
+        for (i, (a, b)) in zip(got, want).enumerated() {
+            let scale = b.floats.reduce(Float(0)) { max($0, abs($1)) }
+            let err = zip(a.floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i) of \(name)", line: line)
+        }
+    }
+
+    func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(2, 8, 6, 24)) }
+    func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96)) }
+}
+
+/// Checkpointing: the forward block saves only its inputs and a copy recomputes what the
+/// backward reads; the gradients do not change.
+final class CheckpointResidualBlocksTests: XCTestCase {
+    func testGradientsUnchangedAndIntermediatesRecomputed() throws {
+        let m = try Zoo.model(named: "mobilenetv2-block")!.trace(input: .f32(2, 8, 6, 24), seed: 3)
+        let (loss, _) = try LossFunction.wrap(m.function)
+        let g = try gradient(of: loss, wrt: loss.params.map { loss.name(of: $0) })
+        let options = ["fuse-residual-blocks": "on", "checkpoint-residual-blocks": "on"]
+        let r = try PassPipeline([FuseResidualBlocks(), CheckpointResidualBlocks()]).run(g, context: PassContext(threads: 2, options: options))
+        let fused = r.function.nodes.filter { $0.op == .fused }
+        XCTAssertEqual(fused.count, 2, "forward kernel and its recompute copy: \(r.notes)")
+        XCTAssertEqual(fused.first?.outputs.count, 1, "the forward kernel returns only the block output")
+        XCTAssertTrue(r.notes.contains { $0.contains("recomputes") }, "\(r.notes)")
+        var ins: [String: HostTensor] = [:]
+        for (n, t) in m.parameters { ins[n] = t }
+        for a in g.inputs where ins[g.name(of: a)] == nil {
+            var rng = SeededRandom(seed: 4, name: g.name(of: a))
+            let t = g.type(of: a)
+            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
+        }
+        let want = try Interpreter().run(g, inputs: ins)
+        let exe = try Executable(r.function, kind: .compiled, threads: 2)
+        XCTAssertEqual(exe.program.allKernels.filter { $0.name.contains("fused_rows") }.count, 2)
+        let got = try exe.run(ins)
+        for (i, (a, b)) in zip(got, want).enumerated() {
+            let scale = b.floats.reduce(Float(0)) { max($0, abs($1)) }
+            let err = zip(a.floats, b.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i)")
+        }
     }
 }

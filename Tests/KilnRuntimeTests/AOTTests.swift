@@ -58,11 +58,16 @@ final class AOTTests: XCTestCase {
             sizes[0] -= 1;
             printf("status %d\\n", \(aot.symbol)(N, args, sizes, 1, results, &out_size));
             for (int64_t i = 0; i < out_size; i++) printf("%a\\n", out[i]);
+            for (int a = 0; a < N; a++) free((void*)args[a]);
+            free(out);
             return 0;
         }
         """
         try main.write(toFile: dir + "/main.c", atomically: true, encoding: .utf8)
-        let (cc, ccOut) = try run("cc", ["-O1", "main.c", "libmodel.so", "-o", "main", "-Wl,-rpath,\(dir)"], cwd: dir)
+        // `make test-asan` sets KILN_TEST_CFLAGS=-fsanitize=address, so the C program and the
+        // AOT library's arena malloc/free run under ASan and LeakSanitizer too.
+        let extra = (ProcessInfo.processInfo.environment["KILN_TEST_CFLAGS"] ?? "").split(separator: " ").map(String.init)
+        let (cc, ccOut) = try run("cc", ["-O1"] + extra + ["main.c", "libmodel.so", "-o", "main", "-Wl,-rpath,\(dir)"], cwd: dir)
         XCTAssertEqual(cc, 0, ccOut)
         let (status, out) = try run("./main", [], cwd: dir)
         XCTAssertEqual(status, 0, out)

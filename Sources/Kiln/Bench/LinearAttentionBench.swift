@@ -36,6 +36,9 @@ public struct LinearAttentionBench {
     public var directions = ["forward", "forward+backward"]
     public var includeRecurrent = true
     public var machine = MachineModel.default
+    /// Re-measure Kiln's sgemm before every group (the standalone command); the `kiln bench`
+    /// suite passes the run's measured machine instead.
+    public var remeasureSgemm = true
     /// Minimum total time spent timing one configuration, seconds.
     public var minTime = 0.5
 
@@ -118,7 +121,7 @@ public struct LinearAttentionBench {
         for (name, gate) in Self.models where names.contains(name) {
             for t in seqLens {
                 for direction in directions {
-                    if !records.isEmpty { sgemmGflops = try Self.measureSgemm(threads: threads) }
+                    if remeasureSgemm && !records.isEmpty { sgemmGflops = try Self.measureSgemm(threads: threads) }
                     let backward = direction != "forward"
                     let chosen = max(model.best(problem(gate, t)).chunk, 0)
                     var variants: [(String, Int)] = includeRecurrent ? [("recurrent", 0)] : []

@@ -13,24 +13,11 @@ extension FusedRows {
         let (ob, obase) = row(o, y)
         let (ib, ibase) = row(input, y)
         let (xv, cv) = (KExpr.ivar(x), KExpr.ivar(c))
-        let eps = Float(n.attributes.float("eps"))
         let at = { (b: KExpr) in b + xv * .int(ch) + cv }
         switch n.op {
         case .batch_norm:
-            // Per-channel scale and shift, computed once per call (per thread) before the tiles.
-            let table = context.scratch("\(body.name(of: o)).affine", elements: 2 * ch)
-            let (g, bt, mean, varb) = (argumentBuffer(n.inputs[1]), argumentBuffer(n.inputs[2]), argumentBuffer(n.inputs[3]), argumentBuffer(n.inputs[4]))
-            let k = fresh("k")
-            let kv = KExpr.ivar(k)
-            let scale = KExpr.fop(.div, .load(g, kv), .call(.sqrt, .fop(.add, .load(varb, kv), .float(eps))))
-            prologue.append(.loop(k, .int(ch), parallel: false, [
-                .store(table, kv, scale),
-                .store(table, kv + .int(ch), .fop(.sub, .load(bt, kv), .fop(.mul, .load(mean, kv), .load(table, kv)))),
-            ]))
             return [.loop(x, .int(width), parallel: false, [
-                .loop(c, .int(ch), parallel: false, [
-                    .store(ob, at(obase), .fop(.add, .fop(.mul, .load(ib, at(ibase)), .load(table, cv)), .load(table, cv + .int(ch)))),
-                ]),
+                .loop(c, .int(ch), parallel: false, [.store(ob, at(obase), expression(of: n, y: y, x: xv, c: cv))]),
             ])]
         case .layer_norm, .rms_norm:
             let partial = context.scratch("\(body.name(of: o)).partial", elements: FusedRows.lanes)
@@ -49,6 +36,7 @@ extension FusedRows {
                 let d = centered(.load(ib, ibase + index))
                 return .fop(.mul, d, d)
             }
+            let eps = Float(n.attributes.float("eps"))
             stmts.append(.assign(rstd, .fop(.div, .float(1), .call(.sqrt, .fop(.add, .fop(.div, .fvar(rstd), .float(Float(ch))), .float(eps))))))
             stmts.append(.loop(c, .int(ch), parallel: false, [
                 .store(ob, at(obase), .fop(.add, .fop(.mul, .fop(.mul, centered(.load(ib, at(ibase))), .fvar(rstd)), gamma), beta)),

@@ -6,6 +6,7 @@ extension FusedRows {
     mutating func emit(_ n: Node, _ step: RowSchedule.Step, into out: inout [KStmt], prologue: inout [KStmt],
                        context: inout LowerContext) throws {
         let o = n.outputs[0]
+        if inlined.contains(o) { return }  // its reader evaluates it
         let y = fresh("y")
         let yv = KExpr.ivar(y)
         let cout = schedule.channels[o.index]
@@ -20,52 +21,27 @@ extension FusedRows {
         }
         switch step {
         case .pointwise:
-            if n.inputs.count == 1 {
-                var fn = MathFn(rawValue: n.op.rawValue)!
-                if n.op == .gelu && n.attributes.symbol("approximate") == "tanh" { fn = .gelu_tanh }
-                out += guarded(o, y, pixels(.call(fn, operand(n.inputs[0], y: yv, x: xv, c: cv))))
-            } else {
-                let op = FloatOp(rawValue: n.op.rawValue)!
-                out += guarded(o, y, pixels(.fop(op, operand(n.inputs[0], y: yv, x: xv, c: cv), operand(n.inputs[1], y: yv, x: xv, c: cv))))
-            }
+            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
 
         case .rowMatmul:
             let input = n.inputs[0], cin = schedule.channels[input.index]
             let (ib, ibase) = row(input, yv)
+            let wp = packed(n.inputs[1], k: cin, n: cout, prologue: &prologue, context: &context)
             var stmts: [KStmt] = [.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
-                                                     b: argumentBuffer(n.inputs[1]), bOffset: 0, ldb: .int(cout),
-                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false))]
+                                                     b: wp, bOffset: 0, ldb: .int(cout),
+                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanelStride: .int(cin * 32)))]
             if n.inputs.count > 2 {
                 let bias = argumentBuffer(n.inputs[2])
                 stmts += pixels(.fop(.add, .load(ob, obase + xv * .int(cout) + cv), .load(bias, cv)))
             }
             out += guarded(o, y, stmts)
 
-        case .depthwise(let kh, let kw, let top, let left):
-            let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
-            let bias: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
-            let dy = fresh("dy"), dx = fresh("dx"), yy = fresh("yy"), xs = fresh("xs")
-            let (ib, ibase) = row(input, .ivar(yy))
-            let xlo = KExpr.iop(.max, 0, .int(left) - .ivar(dx))
-            let xhi = KExpr.iop(.min, .int(width), .int(width + left) - .ivar(dx))
-            let xAt = xlo + .ivar(xs)
-            let inIndex = ibase + (xAt + .ivar(dx) - .int(left)) * .int(cout) + cv
-            let acc: KStmt = .store(ob, obase + xAt * .int(cout) + cv,
-                                    .fop(.add, .load(ob, obase + xAt * .int(cout) + cv),
-                                         .fop(.mul, .load(ib, inIndex), .load(w, (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cout) + cv))))
-            out += guarded(o, y, pixels(bias) + [
-                .loop(dy, .int(kh), parallel: false, [
-                    .letInt(yy, yv - .int(top) + .ivar(dy)),
-                    .ifThen(.and(.ige(.ivar(yy), 0), .ilt(.ivar(yy), .int(schedule.rows))), [
-                        .loop(dx, .int(kw), parallel: false, [
-                            .loop(xs, xhi - xlo, parallel: false, [.loop(c, .int(cout), parallel: false, [acc])]),
-                        ]),
-                    ]),
-                ]),
-            ])
+        case .depthwise:
+            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
 
         case .dense(let kh, let kw, let top, let left):
-            let input = n.inputs[0], cin = schedule.channels[input.index], w = argumentBuffer(n.inputs[1])
+            let input = n.inputs[0], cin = schedule.channels[input.index]
+            let w = packed(n.inputs[1], k: kh * kw * cin, n: cout, prologue: &prologue, context: &context)
             let bias: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
             let dy = fresh("dy"), dx = fresh("dx"), yy = fresh("yy")
             let (ib, ibase) = row(input, .ivar(yy))
@@ -78,8 +54,9 @@ extension FusedRows {
                         .loop(dx, .int(kw), parallel: false, [
                             .matmul(TileMatmul(m: xhi - xlo, n: .int(cout), k: .int(cin),
                                                a: ib, aOffset: ibase + (xlo + .ivar(dx) - .int(left)) * .int(cin), aRowStride: .int(cin),
-                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * cout), ldb: .int(cout),
-                                               c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true)),
+                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * 32), ldb: .int(cout),
+                                               c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true,
+                                               bPanelStride: .int(kh * kw * cin * 32))),
                         ]),
                     ]),
                 ]),

@@ -10,26 +10,43 @@ import KilnPasses
 /// full. Row matmuls go through the in-kernel micro-kernel; the rest are row loops that
 /// LLVM vectorizes over channels.
 extension LowerContext {
-    mutating func lowerFusedRows(_ node: Node, _ ins: [Int]) throws -> Int {
+    mutating func lowerFusedRows(_ node: Node, _ ins: [Int]) throws -> [Int] {
         let body = node.regions[0]
         let s: RowSchedule
         do { s = try RowSchedule(body: body, group: node.attributes.int("row_group")) } catch {
             throw CodegenError("fused block @\(body.name): \(error)")
         }
-        let out = buffer("fused", body.type(of: body.results[0]))
+        // Every result (the block output and values the backward pass reads) is written in full.
+        let outs = body.results.map { buffer("fused", body.type(of: $0)) }
+        let resultBuffer = Dictionary(uniqueKeysWithValues: zip(body.results, outs))
         let bands = min(max(node.attributes.int("bands"), 1), s.rows)
         var rows = FusedRows(schedule: s, body: body)
         for (a, b) in zip(body.arguments, ins) { rows.storage[a.index] = .global(b) }
+        let chains = s.hiddenChains(body: body)
+        var slices: [ValueID: Int] = [:]
+        for chain in chains {
+            for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
+        }
+        rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: Set(slices.keys))
         for n in body.nodes {
-            for o in n.outputs {
-                rows.storage[o.index] = o == body.results[0] ? .global(out)
-                    : .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
+            for o in n.outputs where slices[o] == nil && !rows.inlined.contains(o) {
+                if let b = resultBuffer[o] {
+                    rows.storage[o.index] = .global(b)
+                } else {
+                    rows.storage[o.index] = .ring(scratch("\(body.name(of: o)).rows", elements: s.ring[o.index] * s.width * s.channels[o.index]))
+                }
             }
         }
         var prologue: [KStmt] = []
         var perRow: [KStmt] = []
-        for (n, step) in zip(body.nodes, s.steps) {
-            try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+        for n in body.nodes where n.op == .batch_norm { rows.prepareBatchNorm(n, prologue: &prologue, context: &self) }
+        let inChain = Set(chains.flatMap { $0.entries + $0.inner })
+        for (i, (n, step)) in zip(body.nodes, s.steps).enumerated() where !inChain.contains(i) {
+            if let chain = chains.first(where: { $0.exit == i }) {
+                try rows.emitChain(chain, slices: slices, into: &perRow, prologue: &prologue, context: &self)
+            } else {
+                try rows.emit(n, step, into: &perRow, prologue: &prologue, context: &self)
+            }
         }
         let halo = s.haloRows
         let tile: [KStmt] = [
@@ -40,7 +57,7 @@ extension LowerContext {
             .loop("s", (v("r1") - v("r0")) + .int(halo), parallel: false, [.letInt("sy", v("s") + v("r0") - .int(halo))] + perRow),
         ]
         kernel("fused_rows", parallel: s.batch * bands, prologue + [.loop("t", .int(s.batch * bands), parallel: true, tile)])
-        return out
+        return outs
     }
 }
 
@@ -58,6 +75,12 @@ struct FusedRows {
     let body: Function
     var storage: [Int: RowStorage] = [:]
     var counter = 0
+    /// Weights packed into 32-column panels by the kernel's prologue (weight -> scratch buffer).
+    var packedWeights: [ValueID: Int] = [:]
+    /// Values evaluated inside their reader's expression instead of stored (`FusedRows+Inline`).
+    var inlined: Set<ValueID> = []
+    /// Per-channel scale and shift of each batch_norm output (value index -> scratch buffer).
+    var batchNormTables: [Int: Int] = [:]
 
     init(schedule: RowSchedule, body: Function) {
         self.schedule = schedule
@@ -105,6 +128,9 @@ struct FusedRows {
 
     /// Loads operand `v` at pixel x, channel c of row y (rows, broadcasts and scalars alike).
     func operand(_ v: ValueID, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        if inlined.contains(v), let producer = body.nodes.first(where: { $0.outputs.contains(v) }) {
+            return expression(of: producer, y: y, x: x, c: schedule.channels[v.index] == 1 ? 0 : c)
+        }
         if schedule.spatial[v.index] {
             let (buf, base) = row(v, y)
             let ch = schedule.channels[v.index]
@@ -116,6 +142,28 @@ struct FusedRows {
     func argumentBuffer(_ v: ValueID) -> Int {
         guard case .global(let b) = storage[v.index]! else { fatalError("argument stored in a ring") }
         return b
+    }
+
+    /// Weight `w` (row-major, `k` x `n`) packed into 32-column panels, zero-padded: the
+    /// prologue of every call packs it once into per-thread scratch, and the row matmuls read
+    /// it as `TileMatmul.bPanelStride = k * 32`.
+    mutating func packed(_ w: ValueID, k: Int, n: Int, prologue: inout [KStmt], context: inout LowerContext) -> Int {
+        if let b = packedWeights[w] { return b }
+        let pw = TileMatmul.panelWidth, panels = (n + pw - 1) / pw
+        let buf = context.scratch("\(body.name(of: w)).packed", elements: panels * k * pw)
+        let src = argumentBuffer(w)
+        let (jp, p, jj) = (fresh("jp"), fresh("p"), fresh("jj"))
+        let col = KExpr.ivar(jp) * .int(pw) + .ivar(jj)
+        prologue.append(.loop(jp, .int(panels), parallel: false, [
+            .loop(p, .int(k), parallel: false, [
+                .loop(jj, .int(pw), parallel: false, [
+                    .store(buf, (.ivar(jp) * .int(k) + .ivar(p)) * .int(pw) + .ivar(jj),
+                           .select(.ilt(col, .int(n)), .load(src, .ivar(p) * .int(n) + .iop(.min, col, .int(n - 1))), .float(0))),
+                ]),
+            ]),
+        ]))
+        packedWeights[w] = buf
+        return buf
     }
 
     /// Wraps `stmts` so they run only when row `y` of `v` is one the tile needs.

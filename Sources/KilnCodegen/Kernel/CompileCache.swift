@@ -4,7 +4,19 @@ import KilnIR
 /// In-process cache of compiled programs, keyed by (graph hash, CPU, features, options), so a
 /// model compiled twice (same text, same target) is JIT-compiled once.
 public final class CompileCache: @unchecked Sendable {
-    public static let shared = CompileCache()
+    public static let shared: CompileCache = {
+        let cache = CompileCache()
+        // For leak checkers (`make test-asan` sets this): Kernel IR trees are indirect enums
+        // whose references Swift stores with tag bits in the pointer, which LeakSanitizer
+        // cannot follow, so a cached program looks leaked although it is reachable.
+        // Emptying the cache before LSan's exit-time scan (atexit runs handlers in reverse
+        // order, and LSan's was installed first) releases them; anything still reported is
+        // a real leak.
+        if ProcessInfo.processInfo.environment["KILN_RELEASE_CACHES_AT_EXIT"] != nil {
+            atexit { CompileCache.shared.removeAll() }
+        }
+        return cache
+    }()
 
     struct Key: Hashable {
         let graph: String   // the canonical printed Graph IR: equal text means equal semantics

@@ -10,16 +10,31 @@ struct KernelEmitter {
         matmuls = TileMatmulEmitter(m: m)
     }
 
+    /// The entry point loads the buffer table and calls `<name>.body`, which takes each buffer
+    /// as its own `noalias` parameter and is always inlined: distinct buffers never overlap
+    /// (the memory plan only shares space between buffers that are not live together), and
+    /// saying so lets LLVM vectorize loops that read many buffers without runtime alias checks.
     func emit(_ k: KernelFunction) throws {
         let fp = m.pointer(m.f32)
-        let fn = m.function(k.name, returns: m.void, [m.i64, m.i64, m.pointer(fp)], noalias: [2])
+        let outer = m.function(k.name, returns: m.void, [m.i64, m.i64, m.pointer(fp)], noalias: [2])
+        let params = [m.i64, m.i64] + k.buffers.map { _ in fp }
+        let fn = m.function(k.name + ".body", returns: m.void, params, noalias: Array(2..<params.count))
+        LLVMSetLinkage(fn, LLVMInternalLinkage)
+        let always = LLVMGetEnumAttributeKindForName("alwaysinline", 12)
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeIndex(truncatingIfNeeded: LLVMAttributeFunctionIndex), LLVMCreateEnumAttribute(m.context, always, 0))
+        m.position(at: m.block(outer, "entry"))
+        let table = LLVMGetParam(outer, 2)!
+        var args = [LLVMGetParam(outer, 0)!, LLVMGetParam(outer, 1)!]
+        for slot in k.buffers.indices { args.append(m.load(fp, m.gep(table, m.int(slot), fp), align: 8)) }
+        var ps: [LLVMTypeRef?] = params
+        let fnType = ps.withUnsafeMutableBufferPointer { LLVMFunctionType(m.void, $0.baseAddress, UInt32(params.count), 0)! }
+        _ = m.call((fn, fnType), args)
+        LLVMBuildRetVoid(m.builder)
+
         let entry = m.block(fn, "entry"), start = m.block(fn, "start")
         m.position(at: entry)
-        let table = LLVMGetParam(fn, 2)!
         var env = Env(begin: LLVMGetParam(fn, 0)!, end: LLVMGetParam(fn, 1)!)
-        for (slot, id) in k.buffers.enumerated() {
-            env.buffers[id] = m.load(fp, m.gep(table, m.int(slot), fp), align: 8)
-        }
+        for (slot, id) in k.buffers.enumerated() { env.buffers[id] = LLVMGetParam(fn, UInt32(slot + 2))! }
         // Scratch: one 64-byte-aligned block per call (so per thread), freed on return.
         let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
         let alloc = m.externFunction("aligned_alloc", returns: i8p, [m.i64, m.i64])
@@ -103,13 +118,16 @@ struct KernelEmitter {
                     m.position(at: join)
                 case .matmul(let t):
                     func known(_ e: KExpr) -> Int? { if case .int(let v) = e { return v }; return nil }
-                    let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride), ldb: known(t.ldb), ldc: known(t.ldc))
+                    let packed = t.bPanelStride != nil
+                    let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride),
+                                                            ldb: packed ? TileMatmul.panelWidth : known(t.ldb), ldc: known(t.ldc))
                     matmuls.emitCall(fn: fn, mCount: try int(t.m, env), n: try int(t.n, env), k: try int(t.k, env),
                                      a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
                                      aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
-                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)), ldb: try int(t.ldb, env),
+                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
+                                     ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
                                      c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
-                                     strides: strides, accumulate: t.accumulate)
+                                     strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) })
                 }
             }
         }

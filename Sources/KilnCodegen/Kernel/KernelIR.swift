@@ -65,15 +65,23 @@ public struct TileMatmul: Hashable, Sendable {
     public var c: Int, cOffset: KExpr, ldc: KExpr
     /// Adds to C instead of overwriting it.
     public var accumulate: Bool
+    /// When set, B is packed in 32-column panels: `B[p, j] = b[bOffset + (j / 32) * stride +
+    /// p * 32 + j % 32]` (zero-padded), so the micro-kernel reads each panel sequentially
+    /// instead of striding across rows (which maps a tall B onto a few L1 sets). `ldb` is unused.
+    public var bPanelStride: KExpr?
 
     public init(m: KExpr, n: KExpr, k: KExpr, a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr = 1,
-                b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool) {
+                b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool, bPanelStride: KExpr? = nil) {
         self.m = m; self.n = n; self.k = k
         self.a = a; self.aOffset = aOffset; self.aRowStride = aRowStride; self.aColStride = aColStride
         self.b = b; self.bOffset = bOffset; self.ldb = ldb
         self.c = c; self.cOffset = cOffset; self.ldc = ldc
         self.accumulate = accumulate
+        self.bPanelStride = bPanelStride
     }
+
+    /// Columns per packed B panel (a multiple of every target's micro-kernel width).
+    public static let panelWidth = 32
 }
 
 /// One JIT-compiled function: `void name(i64 begin, i64 end, float** buffers)`. The outermost

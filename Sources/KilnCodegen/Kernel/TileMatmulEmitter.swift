@@ -30,7 +30,7 @@ final class TileMatmulEmitter {
     /// Emits the driver at the builder's position. Values are i64 and float pointers.
     func emitCall(fn: LLVMValueRef, mCount: LLVMValueRef, n: LLVMValueRef, k: LLVMValueRef,
                   a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
-                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool) {
+                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanelStride: LLVMValueRef? = nil) {
         let bld = m.builder
         let nr = tile.nr
         let kernels = heights.map { rowKernel(rows: $0, strides: strides, accumulate: accumulate) }
@@ -44,7 +44,13 @@ final class TileMatmulEmitter {
         m.position(at: jBody)
         let left = LLVMBuildSub(bld, n, j0, "")!
         let nValid = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, left, m.int(nr), "")!, left, m.int(nr), "")!
-        let bj = m.gep(b, j0), cj = m.gep(c, j0)
+        // Packed B: panel j0 / 32, column j0 % 32 inside it (AVX2's 16-wide tiles split a panel).
+        let panel = TileMatmul.panelWidth
+        let bj = bPanelStride.map { ps in
+            m.gep(b, LLVMBuildAdd(bld, LLVMBuildMul(bld, LLVMBuildSDiv(bld, j0, m.int(panel), "")!, ps, "")!,
+                                  LLVMBuildSRem(bld, j0, m.int(panel), "")!, "")!)
+        } ?? m.gep(b, j0)
+        let cj = m.gep(c, j0)
         // Row tiles: as many full MR tiles as fit, then one of each smaller height that fits.
         var i0 = m.int(0)
         for (index, rows) in heights.enumerated() {

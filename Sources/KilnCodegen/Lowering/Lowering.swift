@@ -73,7 +73,7 @@ struct LowerContext {
             case .repeat:
                 outs = [try lowerRepeat(node, ins, inT)]
             case .fused where node.attributes.symbol("schedule") == "rows":
-                outs = [try lowerFusedRows(node, ins)]
+                outs = try lowerFusedRows(node, ins)
             case .fused:
                 var inner: [ValueID: Int] = [:]
                 let body = node.regions[0]
@@ -118,7 +118,9 @@ struct LowerContext {
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
                 used.formUnion([t.a, t.b, t.c])
-                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] { collect(e, &used) }
+                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanelStride.map { [$0] } ?? []) {
+                    collect(e, &used)
+                }
             }
         }
     }

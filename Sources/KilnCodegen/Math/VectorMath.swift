@@ -167,9 +167,10 @@ struct VectorMath {
             let u = mul(c(0.797884560802865356), fma(mul(mul(x, x), x), c(0.044715), x))
             return mul(x, sigmoid(mul(u, c(2))))
         }
+        // One erfc serves both signs: 1 + erf(x/sqrt2) = 2 - erfc(|x|/sqrt2) for x >= 0.
         let a = mul(abs(x), c(0.707106781186547524))
-        let positive = add(c(1), erf(mul(x, c(0.707106781186547524))))
-        let factor = select(lt(x, c(0)), erfc(nonNegative: a), positive)
+        let e = erfc(nonNegative: a)
+        let factor = select(lt(x, c(0)), e, sub(c(2), e))
         return mul(mul(x, c(0.5)), factor)
     }
 

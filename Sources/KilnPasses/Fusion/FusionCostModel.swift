@@ -50,8 +50,9 @@ public enum FusionCostModel {
             // Every intermediate is written by one kernel and read back by the next.
             unfused += max(seconds / t, (inBytes + 2 * outBytes) / (bandwidth * t))
         }
-        let compulsory = Double((body.arguments.map { body.type(of: $0).elementCount }.reduce(0, +)
-                                 + body.type(of: body.results[0]).elementCount) * 4)
+        let argumentElements: Int = body.arguments.map { body.type(of: $0).elementCount }.reduce(0, +)
+        let resultElements: Int = body.results.map { body.type(of: $0).elementCount }.reduce(0, +)
+        let compulsory = Double((argumentElements + resultElements) * 4)
         let memory = compulsory / (machine.dramGBps * 1e9 * t)
         let fused = max(fusedCompute / t, memory)
         let roof = machine.roofline(flops: body.flops, bytes: compulsory, threads: threads)

@@ -9,6 +9,9 @@ public struct ResidualBlock: Sendable {
     /// The block's input (the skip connection).
     public var input: ValueID
     public var output: ValueID
+    /// Values computed inside that are also read outside (in a training graph, what the
+    /// backward pass reads): the fused op returns them after `output`.
+    public var exports: [ValueID] = []
 }
 
 /// Finds residual blocks in a function without looking at names.
@@ -37,14 +40,21 @@ public enum ResidualBlockMatcher {
                     output = f.nodes[after[0]].outputs[0]
                 }
                 let ordered = region.sorted()
-                let closed = ordered.allSatisfy { i in
-                    f.nodes[i].outputs.allSatisfy { o in
-                        o == output || (!results.contains(o) && users[o.index].allSatisfy(region.contains))
+                // Values read outside become extra results, provided every outside reader
+                // comes after the block (the fused op takes the block's last position).
+                var exports: [ValueID] = []
+                var placeable = true
+                for i in ordered {
+                    for o in f.nodes[i].outputs where o != output {
+                        let outside = users[o.index].filter { !region.contains($0) }
+                        if outside.isEmpty && !results.contains(o) { continue }
+                        exports.append(o)
+                        if outside.contains(where: { $0 < ordered.last! }) { placeable = false }
                     }
                 }
-                guard closed, region.isDisjoint(with: claimed) else { continue }
+                guard placeable, region.isDisjoint(with: claimed) else { continue }
                 claimed.formUnion(region)
-                found.append(ResidualBlock(nodes: ordered, input: x, output: output))
+                found.append(ResidualBlock(nodes: ordered, input: x, output: output, exports: exports))
                 break
             }
         }
@@ -95,7 +105,7 @@ public enum ResidualBlockMatcher {
             node.outputs = node.outputs.map { value($0, role: .intermediate) }
             g.nodes.append(node)
         }
-        g.results = [map[block.output]!]
+        g.results = ([block.output] + block.exports).map { map[$0]! }
         return g
     }
 }

@@ -40,7 +40,6 @@ public struct RowSchedule: Sendable, Hashable {
     /// Analyzes `body` (the block as a function of its inputs). Throws a reason when the block
     /// cannot run row by row.
     public init(body: Function, group requestedGroup: Int? = nil) throws {
-        guard body.results.count == 1 else { throw PassError("the block has \(body.results.count) results") }
         let out = body.type(of: body.results[0]).shape
         guard out.count == 3 || out.count == 4 else { throw PassError("the block output \(body.type(of: body.results[0])) is not [B,H,W,C] or [B,T,C]") }
         let lead = Array(out.dropLast())
@@ -120,6 +119,9 @@ public struct RowSchedule: Sendable, Hashable {
                 }
             }
         }
+        for r in body.results where !spatial[r.index] {
+            throw PassError("the block returns %\(body.name(of: r)) of type \(body.type(of: r)), which is not made of image rows")
+        }
         // Leads and rings, walking consumers backwards from the output.
         var leadRows = [Int](repeating: 0, count: n), backRows = [Int](repeating: 0, count: n)
         var ringRows = [Int](repeating: 1, count: n)
@@ -160,12 +162,83 @@ public struct RowSchedule: Sendable, Hashable {
     /// Extra rows computed before a band's first output row (the halo).
     public var haloRows: Int { zip(lead, back).map { $0 + $1 }.max() ?? 0 }
 
-    /// Floats of per-thread scratch: the rings of every computed spatial value.
+    /// Floats of per-thread scratch: the rings of every computed spatial value, except that
+    /// hidden-chain values keep one slice.
     public func scratchFloats(body: Function) -> Int {
         var total = 0
+        let chains = hiddenChains(body: body)
+        let sliced = Dictionary(chains.flatMap { c in c.values.map { ($0, c.slice) } }, uniquingKeysWith: { a, _ in a })
         for node in body.nodes {
-            for o in node.outputs where !body.results.contains(o) { total += ring[o.index] * width * channels[o.index] }
+            for o in node.outputs where !body.results.contains(o) {
+                total += sliced[o].map { width * $0 } ?? ring[o.index] * width * channels[o.index]
+            }
         }
         return total + 64
+    }
+}
+
+/// Back-to-back row matmuls with an expanded hidden layer between them (an MLP, SwiGLU):
+/// `entries` map the row (`input`) to `hidden` channels, `inner` pointwise nodes work on
+/// hidden values, `exit` maps them back. The kernel walks the hidden channels in slices of
+/// `slice`, so the expanded row never exists in full and each slice stays in L1.
+public struct HiddenChain: Sendable, Hashable {
+    /// Body node indices.
+    public var entries: [Int], inner: [Int], exit: Int
+    public var input: ValueID
+    public var hidden: Int
+    public var slice: Int
+    /// Values that live in slice buffers (outputs of entries and inner nodes).
+    public var values: [ValueID]
+}
+
+extension RowSchedule {
+    /// Finds hidden chains: walking back from each row matmul through pointwise nodes to
+    /// row matmuls that share one input, where every value on the way is used only inside.
+    public func hiddenChains(body: Function, l1Bytes: Int = 48 << 10) -> [HiddenChain] {
+        let producers = body.producers(), users = body.users()
+        var chains: [HiddenChain] = []
+        var taken = Set<Int>()
+        for (exitIndex, exitNode) in body.nodes.enumerated() where steps[exitIndex] == .rowMatmul {
+            let h = exitNode.inputs[0]
+            let hidden = channels[h.index]
+            var members = Set<Int>(), entries: [Int] = [], inner: [Int] = []
+            var input: ValueID?
+            var stack = [h], ok = true
+            while ok, let v = stack.popLast() {
+                guard spatial[v.index], channels[v.index] == hidden, let p = producers[v.index] else { ok = false; break }
+                if members.contains(p) { continue }
+                members.insert(p)
+                let node = body.nodes[p]
+                switch steps[p] {
+                case .rowMatmul:
+                    if input == nil { input = node.inputs[0] }
+                    ok = input == node.inputs[0]
+                    entries.append(p)
+                case .pointwise:
+                    inner.append(p)
+                    stack += node.inputs.filter { spatial[$0.index] }
+                default:
+                    ok = false
+                }
+            }
+            guard ok, let input, !entries.isEmpty, members.isDisjoint(with: taken) else { continue }
+            // Every chain value is read only by the chain (or the exit), never by the block result.
+            let values = members.flatMap { body.nodes[$0].outputs }
+            let closed = values.allSatisfy { v in
+                !body.results.contains(v) && users[v.index].allSatisfy { members.contains($0) || $0 == exitIndex }
+            }
+            guard closed, hidden > 16 else { continue }
+            // The largest slice that divides the hidden width, fills whole 32-wide micro-kernel
+            // panels, and keeps one slice of every chain value within 3/4 of L1.
+            let budget: Int = l1Bytes * 3 / 4 / (4 * width * values.count)
+            let candidates: [Int] = Array(1...min(hidden, max(budget, 32))).reversed()
+            let panels: Int? = candidates.first { hidden % $0 == 0 && $0 % 32 == 0 }
+            let slice: Int = panels ?? candidates.first { hidden % $0 == 0 } ?? hidden
+            taken.formUnion(members)
+            taken.insert(exitIndex)
+            chains.append(HiddenChain(entries: entries.sorted(), inner: inner.sorted(), exit: exitIndex, input: input,
+                                      hidden: hidden, slice: slice, values: values.sorted()))
+        }
+        return chains
     }
 }

@@ -37,15 +37,16 @@ public final class Executable: @unchecked Sendable {
 
     public init(_ function: Function, kind: ExecutorKind = .compiled, threads: Int? = nil, target: HostTarget = .host) throws {
         try function.verify()
+        // Before lowering: constants are materialized during lowering, so an absurd shape
+        // must be refused here, not after.
+        try MemoryBudget.checkValues(of: function)
         self.function = function
         self.kind = kind
         self.threads = max(threads ?? Executable.defaultThreads, 1)
         compiled = try CompileCache.shared.program(for: function, target: target)
         program = compiled.program
         plan = MemoryPlan(program)
-        guard plan.arenaBytes < 1 << 40 else {
-            throw RuntimeError("@\(function.name) needs a \(plan.arenaBytes)-byte arena, more than Kiln will allocate")
-        }
+        try MemoryBudget.check(plan.arenaBytes, for: "@\(function.name)'s arena (memory plan)")
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
         for (i, b) in program.buffers.enumerated() {
             guard let c = b.constant else { continue }

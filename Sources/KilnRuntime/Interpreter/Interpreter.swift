@@ -53,6 +53,7 @@ public struct Interpreter: Sendable {
     static func validate(_ f: Function, _ inputs: [String: HostTensor]) throws {
         let expected = f.arguments.map { (f.name(of: $0), f.type(of: $0), f.role(of: $0)) }
         let names = Set(expected.map(\.0))
+        try MemoryBudget.checkValues(of: f)
         if let unknown = inputs.keys.sorted().first(where: { !names.contains($0) }) {
             throw RuntimeError("'\(unknown)' is not an input or parameter of @\(f.name); expected: \(expected.map(\.0).joined(separator: ", "))")
         }
@@ -60,6 +61,11 @@ public struct Interpreter: Sendable {
             let what = role == .param ? "parameter" : "input"
             guard let t = inputs[name] else { throw RuntimeError("missing \(what) '\(name)' of type \(type)") }
             guard t.type == type else { throw RuntimeError("\(what) '\(name)': expected \(type), got \(t.type)") }
+            // HostTensor's fields are public vars: a shape edited after construction must not
+            // let a short array through to code that reads shape-many elements.
+            guard t.elementCount == type.elementCount else {
+                throw RuntimeError("\(what) '\(name)': shape \(t.shape) needs \(type.elementCount) elements but the data has \(t.elementCount)")
+            }
         }
     }
 }

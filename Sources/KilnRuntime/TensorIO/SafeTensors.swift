@@ -3,6 +3,9 @@ import KilnIR
 
 /// `.safetensors` files: an 8-byte little-endian header length, a JSON header mapping
 /// names to dtype, shape and data_offsets, then one contiguous byte buffer.
+///
+/// Reading is strict: duplicate names, overlapping or gapped data, unknown dtypes and
+/// shapes that disagree with their byte ranges are errors naming the tensor.
 public enum SafeTensors {
     static let dtypes = ["F32": "f32", "F64": "f64", "I32": "i32", "I64": "i64", "BOOL": "bool"]
     static let maxHeader = 100 << 20
@@ -20,24 +23,24 @@ public enum SafeTensors {
         guard n <= UInt64(maxHeader), 8 + Int(n) <= b.count else {
             throw fail("header length \(n) is larger than the file (\(b.count) bytes) or 100 MB")
         }
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: Data(b[8..<(8 + Int(n))])) } catch {
-            throw fail("header is not valid JSON")
+        let header: HeaderJSON
+        do { header = try HeaderJSON.parse(b[8..<(8 + Int(n))]) } catch {
+            throw fail("header is not valid JSON: \(error.description)")
         }
-        guard let header = json as? [String: Any] else { throw fail("header is not a JSON object") }
+        guard case .object(let members) = header else { throw fail("header is not a JSON object") }
         let bufferStart = 8 + Int(n), bufferSize = b.count - bufferStart
         var entries: [(name: String, kind: String, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in header where name != "__metadata__" {
-            guard let info = value as? [String: Any] else { throw fail("entry is not an object", name) }
-            guard let dt = info["dtype"] as? String else { throw fail("missing \"dtype\"", name) }
-            guard let kind = dtypes[dt] else { throw fail("unsupported dtype \(dt) (Kiln reads F32, F64, I32, I64, BOOL)", name) }
-            guard let shapeAny = info["shape"] as? [Any] else { throw fail("missing \"shape\"", name) }
-            let shape = try shapeAny.map { d -> Int in
-                guard let n = d as? NSNumber, let v = Int(exactly: n.doubleValue) else { throw fail("shape \(shapeAny) has a non-integer dimension", name) }
-                return v
+        for (name, info) in members where name != "__metadata__" {
+            guard case .object = info else { throw fail("entry is not an object", name) }
+            guard case .string(let dt)? = info["dtype"] else { throw fail("missing \"dtype\"", name) }
+            guard let kind = dtypes[dt] else { throw fail("unsupported dtype \(dt.prefix(40)) (Kiln reads F32, F64, I32, I64, BOOL)", name) }
+            guard case .array(let dims)? = info["shape"] else { throw fail("missing \"shape\"", name) }
+            let shape = try dims.map { d -> Int in
+                guard let v = d.exactInteger else { throw fail("shape has a non-integer dimension", name) }
+                return Int(v)
             }
-            guard let off = info["data_offsets"] as? [Any], off.count == 2,
-                  let b0 = (off[0] as? NSNumber).map({ $0.int64Value }), let e0 = (off[1] as? NSNumber).map({ $0.int64Value }) else {
+            guard case .array(let off)? = info["data_offsets"], off.count == 2,
+                  let b0 = off[0].exactInteger, let e0 = off[1].exactInteger else {
                 throw fail("missing or malformed \"data_offsets\"", name)
             }
             let count = try elementCount(shape, file: file, tensor: name)
@@ -50,7 +53,9 @@ public enum SafeTensors {
             }
             entries.append((name, kind, shape, Int(b0), Int(e0)))
         }
-        if let meta = header["__metadata__"], !(meta is [String: Any]) { throw fail("__metadata__ is not an object") }
+        if let meta = header["__metadata__"] {
+            guard case .object = meta else { throw fail("__metadata__ is not an object") }
+        }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         var expected = 0
         for e in entries {

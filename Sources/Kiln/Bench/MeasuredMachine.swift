@@ -1,0 +1,75 @@
+import COpenBLAS
+import Foundation
+import KilnPasses
+
+/// The machine's two roofs at one thread count, measured in the same run as the benchmarks
+/// they bound: OpenBLAS's sgemm rate (compute) and STREAM bandwidth (memory).
+///
+/// The compute roof is the *measured* sgemm rate, not the vendor peak: it is what a
+/// well-tuned dense kernel actually reaches on this machine with this load, which is the
+/// fair target for fused blocks whose work is mostly GEMMs.
+public struct MeasuredMachine: Codable, Hashable, Sendable {
+    public var threads: Int
+    /// OpenBLAS `cblas_sgemm` on `sgemmSize`³, median GFLOP/s, `openblas_set_num_threads(threads)`.
+    public var sgemmGflops: Double
+    public var sgemmSize: Int
+    /// STREAM triad, best-of GB/s over three arrays of `streamBytesPerArray` bytes each.
+    public var bandwidthGBps: Double
+    /// STREAM copy, best-of GB/s (reported, not used by the roofline).
+    public var copyGBps: Double
+    public var streamBytesPerArray: Int
+
+    public init(threads: Int, sgemmGflops: Double, sgemmSize: Int, bandwidthGBps: Double, copyGBps: Double,
+                streamBytesPerArray: Int) {
+        self.threads = threads
+        self.sgemmGflops = sgemmGflops
+        self.sgemmSize = sgemmSize
+        self.bandwidthGBps = bandwidthGBps
+        self.copyGBps = copyGBps
+        self.streamBytesPerArray = streamBytesPerArray
+    }
+
+    /// Measures both roofs with `threads` threads. `quick` uses a 1024³ sgemm and two STREAM
+    /// passes (about a second); otherwise 2048³ and five passes. STREAM arrays are 128 MiB
+    /// each either way (384 MiB for triad), far beyond any last-level cache.
+    public static func measure(threads: Int, quick: Bool = false) -> MeasuredMachine {
+        let n = quick ? 1024 : 2048
+        let gemm = measureSgemm(size: n, threads: threads, timer: quick ? .quick : MedianTimer(minSeconds: 0.5, minRuns: 5))
+        let bytes = 128 << 20
+        let (copy, triad) = StreamBandwidth.measure(threads: threads, bytesPerArray: bytes, repetitions: quick ? 2 : 5)
+        return MeasuredMachine(threads: threads, sgemmGflops: gemm, sgemmSize: n, bandwidthGBps: triad, copyGBps: copy,
+                               streamBytesPerArray: bytes)
+    }
+
+    /// Median GFLOP/s of OpenBLAS's row-major n×n×n sgemm at `threads` threads.
+    public static func measureSgemm(size n: Int, threads: Int, timer: MedianTimer) -> Double {
+        var rng = SeededRandom(seed: 1, name: "sgemm")
+        let a = rng.uniformFloats(n * n, -1, 1), b = rng.uniformFloats(n * n, -1, 1)
+        var c = [Float](repeating: 0, count: n * n)
+        openblas_set_num_threads(Int32(max(threads, 1)))
+        let t = timer.measure {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n),
+                        0, &c, Int32(n))
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / t.median / 1e9
+    }
+
+    /// The measurements as the cost model's per-core machine: peak and GEMM rate are the
+    /// sgemm rate per thread, DRAM bandwidth the triad rate per thread, so
+    /// `model.roofline(..., threads: threads)` gives this run's roofs. Vector rate and
+    /// cache figures are not measured here and come from `MachineModel.default`.
+    public var model: MachineModel {
+        var m = MachineModel.default
+        let t = Double(max(threads, 1))
+        m.peakGflopsPerCore = sgemmGflops / t
+        m.gemmGflopsPerCore = sgemmGflops / t
+        m.dramGBps = bandwidthGBps / t
+        return m
+    }
+
+    /// One line for the table header: `threads 2: sgemm 251.3 GFLOP/s (2048³), DRAM 18.2 GB/s triad (copy 17.9)`.
+    public var summary: String {
+        String(format: "threads %d: OpenBLAS sgemm %.1f GFLOP/s (%d^3), DRAM %.1f GB/s triad (copy %.1f), balance %.1f FLOP/B",
+               threads, sgemmGflops, sgemmSize, bandwidthGBps, copyGBps, sgemmGflops / max(bandwidthGBps, 1e-9))
+    }
+}

@@ -1,0 +1,67 @@
+import Dispatch
+
+/// Times a body: warm-up runs, then timed runs until both a minimum total time and a
+/// minimum count are reached (or a cap on runs), and reports median and minimum.
+///
+/// The median, not the mean, because the machine is shared: a run that loses its core to
+/// another process is an outlier in one direction only.
+public struct MedianTimer: Sendable {
+    public var warmupRuns: Int
+    /// Keep running until this many seconds of timed runs have accumulated...
+    public var minSeconds: Double
+    /// ...and at least this many runs were timed.
+    public var minRuns: Int
+    /// Never more runs than this (tiny bodies would otherwise run millions of times).
+    public var maxRuns: Int
+    /// Monotonic clock in seconds; injectable so tests can check the statistics exactly.
+    public var clock: @Sendable () -> Double
+
+    public init(warmupRuns: Int = 1, minSeconds: Double = 1, minRuns: Int = 5, maxRuns: Int = 1000,
+                clock: @escaping @Sendable () -> Double = MedianTimer.monotonicSeconds) {
+        self.warmupRuns = warmupRuns
+        self.minSeconds = minSeconds
+        self.minRuns = max(minRuns, 1)
+        self.maxRuns = max(maxRuns, self.minRuns)
+        self.clock = clock
+    }
+
+    /// Settings for `--quick`: one warm-up, three runs, 0.1 s.
+    public static let quick = MedianTimer(warmupRuns: 1, minSeconds: 0.1, minRuns: 3)
+
+    @Sendable public static func monotonicSeconds() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+
+    /// Runs `body` as configured and returns the statistics of the timed runs.
+    public func measure(_ body: () throws -> Void) rethrows -> TimingSample {
+        for _ in 0..<warmupRuns { try body() }
+        var samples: [Double] = []
+        var total = 0.0
+        while samples.count < maxRuns && (samples.count < minRuns || total < minSeconds) {
+            let t0 = clock()
+            try body()
+            let dt = clock() - t0
+            samples.append(dt)
+            total += dt
+        }
+        return TimingSample(samples)
+    }
+}
+
+/// Durations of timed runs, in seconds, with their median and minimum.
+public struct TimingSample: Sendable, Hashable {
+    /// In the order they were taken.
+    public var samples: [Double]
+    public init(_ samples: [Double]) { self.samples = samples }
+
+    /// Middle value; the mean of the two middle values for an even count.
+    public var median: Double {
+        guard !samples.isEmpty else { return 0 }
+        let s = samples.sorted()
+        let m = s.count / 2
+        return s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
+    }
+
+    public var min: Double { samples.min() ?? 0 }
+    public var runs: Int { samples.count }
+}

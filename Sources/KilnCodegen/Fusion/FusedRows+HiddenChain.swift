@@ -1,0 +1,68 @@
+import KilnIR
+import KilnPasses
+
+/// Row code for a hidden chain (back-to-back matmuls through an expanded hidden layer):
+/// the exit's row starts at its bias, then for each slice of hidden channels the entry
+/// matmuls fill the slice, the pointwise nodes run on it, and the exit matmul accumulates
+/// the slice's contribution. Slices stay in L1; the expanded row never exists in full.
+extension FusedRows {
+    mutating func emitChain(_ chain: HiddenChain, slices: [ValueID: Int], into out: inout [KStmt], prologue: inout [KStmt],
+                            context: inout LowerContext) throws {
+        let exit = body.nodes[chain.exit]
+        let o = exit.outputs[0]
+        let cout = schedule.channels[o.index], hs = chain.slice
+        let y = fresh("y"), h0 = fresh("h0"), x = fresh("x"), c = fresh("c")
+        let (yv, hv, xv, cv) = (KExpr.ivar(y), KExpr.ivar(h0) * .int(hs), KExpr.ivar(x), KExpr.ivar(c))
+        let (ob, obase) = row(o, yv)
+        let (ib, ibase) = row(chain.input, yv)
+        let cin = schedule.channels[chain.input.index]
+        /// Loads chain value or broadcast argument `v` at pixel x, slice channel c.
+        func operand(_ v: ValueID) -> KExpr {
+            if let buf = slices[v] { return .load(buf, xv * .int(hs) + cv) }
+            return .load(argumentBuffer(v), broadcastIndex(v, y: yv, x: xv, c: hv + cv))
+        }
+        var perSlice: [KStmt] = []
+        for i in (chain.entries + chain.inner).sorted() {
+            let n = body.nodes[i]
+            let buf = slices[n.outputs[0]]!
+            let value: KExpr
+            if chain.entries.contains(i) {
+                // Slices start on panel boundaries when they are whole panels; otherwise read B in place.
+                let mm: TileMatmul
+                if hs % TileMatmul.panelWidth == 0 {
+                    let wp = packed(n.inputs[1], k: cin, n: chain.hidden, prologue: &prologue, context: &context)
+                    mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
+                                    b: wp, bOffset: hv * .int(cin), ldb: .int(chain.hidden), c: buf, cOffset: 0, ldc: .int(hs),
+                                    accumulate: false, bPanelStride: .int(cin * 32))
+                } else {
+                    mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
+                                    b: argumentBuffer(n.inputs[1]), bOffset: hv, ldb: .int(chain.hidden),
+                                    c: buf, cOffset: 0, ldc: .int(hs), accumulate: false)
+                }
+                perSlice.append(.matmul(mm))
+                guard n.inputs.count > 2 else { continue }
+                value = .fop(.add, .load(buf, xv * .int(hs) + cv), .load(argumentBuffer(n.inputs[2]), hv + cv))
+            } else if n.inputs.count == 1 {
+                var fn = MathFn(rawValue: n.op.rawValue)!
+                if n.op == .gelu && n.attributes.symbol("approximate") == "tanh" { fn = .gelu_tanh }
+                value = .call(fn, operand(n.inputs[0]))
+            } else {
+                value = .fop(FloatOp(rawValue: n.op.rawValue)!, operand(n.inputs[0]), operand(n.inputs[1]))
+            }
+            perSlice.append(.loop(x, .int(width), parallel: false, [
+                .loop(c, .int(hs), parallel: false, [.store(buf, xv * .int(hs) + cv, value)]),
+            ]))
+        }
+        let w2 = packed(exit.inputs[1], k: chain.hidden, n: cout, prologue: &prologue, context: &context)
+        perSlice.append(.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(hs), a: slices[exit.inputs[0]]!, aOffset: 0, aRowStride: .int(hs),
+                                           b: w2, bOffset: hv * .int(32), ldb: .int(cout),
+                                           c: ob, cOffset: obase, ldc: .int(cout), accumulate: true, bPanelStride: .int(chain.hidden * 32))))
+        let bias: KExpr = exit.inputs.count > 2 ? .load(argumentBuffer(exit.inputs[2]), cv) : .float(0)
+        out += guarded(o, y, [
+            .loop(x, .int(width), parallel: false, [
+                .loop(c, .int(cout), parallel: false, [.store(ob, obase + xv * .int(cout) + cv, bias)]),
+            ]),
+            .loop(h0, .int(chain.hidden / hs), parallel: false, perSlice),
+        ])
+    }
+}

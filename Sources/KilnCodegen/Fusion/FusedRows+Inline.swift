@@ -1,0 +1,89 @@
+import KilnIR
+import KilnPasses
+
+/// Epilogue and prologue fusion inside a row-scheduled block: a pointwise node, an inference
+/// batch_norm or a depthwise convolution whose only reader works on the same row (another
+/// pointwise node or batch_norm) is not materialized; its reader evaluates it as part of its
+/// own expression. So `matmul -> batch_norm -> relu6` costs one pass over the row after the
+/// matmul, and `depthwise -> batch_norm -> relu6` one pass in all.
+extension FusedRows {
+    /// Decides which body values are evaluated inline (never stored).
+    static func inlinedValues(body: Function, schedule s: RowSchedule, excluded: Set<ValueID>) -> Set<ValueID> {
+        let users = body.users()
+        var chosen = Set<ValueID>()
+        func readsSameRow(_ i: Int) -> Bool {
+            s.steps[i] == .pointwise || (s.steps[i] == .normalization && body.nodes[i].op == .batch_norm)
+        }
+        for (i, n) in body.nodes.enumerated() where n.outputs.count == 1 {
+            let o = n.outputs[0]
+            guard !body.results.contains(o), !excluded.contains(o), users[o.index].count == 1 else { continue }
+            var producerKind = readsSameRow(i)
+            if case .depthwise = s.steps[i] { producerKind = true }
+            let reader = users[o.index][0]
+            guard producerKind, readsSameRow(reader), !excluded.contains(body.nodes[reader].outputs[0]),
+                  s.channels[o.index] == s.channels[body.nodes[reader].outputs[0].index] else { continue }
+            chosen.insert(o)
+        }
+        return chosen
+    }
+
+    /// Prepares what inline and materialized batch_norms read: per-channel scale and shift,
+    /// computed once per call in the prologue.
+    mutating func prepareBatchNorm(_ n: Node, prologue: inout [KStmt], context: inout LowerContext) {
+        let o = n.outputs[0], ch = schedule.channels[o.index]
+        let table = context.scratch("\(body.name(of: o)).affine", elements: 2 * ch)
+        let (g, bt, mean, varb) = (argumentBuffer(n.inputs[1]), argumentBuffer(n.inputs[2]), argumentBuffer(n.inputs[3]), argumentBuffer(n.inputs[4]))
+        let k = fresh("k")
+        let kv = KExpr.ivar(k)
+        let eps = Float(n.attributes.float("eps"))
+        let scale = KExpr.fop(.div, .load(g, kv), .call(.sqrt, .fop(.add, .load(varb, kv), .float(eps))))
+        prologue.append(.loop(k, .int(ch), parallel: false, [
+            .store(table, kv, scale),
+            .store(table, kv + .int(ch), .fop(.sub, .load(bt, kv), .fop(.mul, .load(mean, kv), .load(table, kv)))),
+        ]))
+        batchNormTables[o.index] = table
+    }
+
+    /// The value of node `n`'s (single) output at pixel x, channel c of row y, for the node
+    /// kinds that can be inlined: pointwise, batch_norm, depthwise.
+    func expression(of n: Node, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        let o = n.outputs[0]
+        switch schedule.steps[body.nodes.firstIndex(of: n)!] {
+        case .depthwise(let kh, let kw, let top, let left):
+            return depthwiseExpression(n, kh: kh, kw: kw, top: top, left: left, y: y, x: x, c: c)
+        case .normalization:
+            let table = batchNormTables[o.index]!
+            let ch = schedule.channels[o.index]
+            return .fop(.add, .fop(.mul, operand(n.inputs[0], y: y, x: x, c: c), .load(table, c)), .load(table, c + .int(ch)))
+        default:
+            if n.inputs.count == 1 {
+                var fn = MathFn(rawValue: n.op.rawValue)!
+                if n.op == .gelu && n.attributes.symbol("approximate") == "tanh" { fn = .gelu_tanh }
+                return .call(fn, operand(n.inputs[0], y: y, x: x, c: c))
+            }
+            return .fop(FloatOp(rawValue: n.op.rawValue)!, operand(n.inputs[0], y: y, x: x, c: c), operand(n.inputs[1], y: y, x: x, c: c))
+        }
+    }
+
+    /// All k x k taps of a depthwise convolution at one pixel, as one expression, so the channel
+    /// loop around it is innermost, vectorizes and keeps the sum in registers. Taps outside the
+    /// image read a clamped (valid) address and use a zero weight.
+    func depthwiseExpression(_ n: Node, kh: Int, kw: Int, top: Int, left: Int, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
+        let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
+        let ch = schedule.channels[n.outputs[0].index]
+        var sum: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), c) : .float(0)
+        for dy in 0..<kh {
+            let yy = y - .int(top) + .int(dy)
+            let (ib, ibase) = row(input, .iop(.min, .iop(.max, yy, 0), .int(schedule.rows - 1)))
+            let rowValid = KCond.and(.ige(yy, 0), .ilt(yy, .int(schedule.rows)))
+            for dx in 0..<kw {
+                let xx = x - .int(left) + .int(dx)
+                let col = KExpr.iop(.min, .iop(.max, xx, 0), .int(width - 1)) * .int(ch)
+                let weight = KExpr.load(w, .int((dy * kw + dx) * ch) + c)
+                let valid = KCond.and(rowValid, .and(.ige(xx, 0), .ilt(xx, .int(width))))
+                sum = .fop(.add, sum, .fop(.mul, .load(ib, ibase + col + c), .select(valid, weight, .float(0))))
+            }
+        }
+        return sum
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+import Kiln
+
+/// The bench file format and the measurement statistics, without running any benchmark.
+final class BenchRecordTests: XCTestCase {
+    func sample() -> [BenchRecord] {
+        [BenchRecord(name: "convnext-block", direction: .forwardBackward, batch: 8, threads: 2, variant: .fused,
+                     medianMs: 12.5, gflops: 80, sgemmGflops: 200, rooflineMs: 5, bandwidthGbps: 15, kernels: 3,
+                     peakBytes: 1 << 20, ratio: 1.5, minMs: 12, runs: 7),
+         BenchRecord(name: "gla", direction: .forward, batch: 1, threads: 1, variant: .chunkwise,
+                     medianMs: 2, gflops: 10, sgemmGflops: 100, rooflineMs: 1, seqLen: 2048, chunk: 64)]
+    }
+
+    func testJSONRoundTripWithTheDocumentedKeys() throws {
+        let records = sample()
+        let data = try BenchRecord.encode(records)
+        XCTAssertEqual(try BenchRecord.decode(data), records)
+        let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let required: Set = ["name", "direction", "batch", "threads", "variant", "median_ms", "gflops", "sgemm_gflops", "roofline_ms"]
+        let optional: Set = ["bandwidth_gbps", "kernels", "seq_len", "chunk", "peak_bytes", "ratio", "min_ms", "runs"]
+        XCTAssertEqual(Set(objects[0].keys), required.union(optional).subtracting(["seq_len", "chunk"]))
+        XCTAssertEqual(Set(objects[1].keys), required.union(["seq_len", "chunk"]))
+        XCTAssertEqual(objects[0]["direction"] as? String, "forward+backward")
+        XCTAssertEqual(objects[0]["variant"] as? String, "fused")
+        XCTAssertEqual(objects[1]["variant"] as? String, "chunkwise")
+        XCTAssertEqual(objects[0]["median_ms"] as? Double, 12.5)
+    }
+
+    func testDecodingRejectsAnUnknownDirection() {
+        let text = #"[{"name":"x","direction":"sideways","batch":1,"threads":1,"variant":"fused","median_ms":1,"gflops":1,"sgemm_gflops":1,"roofline_ms":1}]"#
+        XCTAssertThrowsError(try BenchRecord.decode(Data(text.utf8)))
+    }
+
+    /// A clock the test advances by a scripted duration on every timed run.
+    final class ScriptedClock: @unchecked Sendable {
+        var now = 0.0
+        var durations: [Double]
+        var next = 0
+        init(_ durations: [Double]) { self.durations = durations }
+        func tick() { now += durations[next % durations.count]; next += 1 }
+    }
+
+    func testMedianTimerReportsMedianAndMinimum() {
+        // One warm-up (10 s, must be ignored), then five timed runs.
+        let clock = ScriptedClock([10, 5, 1, 4, 2, 3])
+        let timer = MedianTimer(warmupRuns: 1, minSeconds: 0, minRuns: 5, maxRuns: 5, clock: { clock.now })
+        let s = timer.measure { clock.tick() }
+        XCTAssertEqual(s.samples, [5, 1, 4, 2, 3])
+        XCTAssertEqual(s.median, 3)
+        XCTAssertEqual(s.min, 1)
+        XCTAssertEqual(s.runs, 5)
+        XCTAssertEqual(TimingSample([4, 1, 3, 2]).median, 2.5)
+    }
+
+    func testMedianTimerRunsUntilTheMinimumTime() {
+        let clock = ScriptedClock([1])
+        let timer = MedianTimer(warmupRuns: 0, minSeconds: 7.5, minRuns: 2, clock: { clock.now })
+        XCTAssertEqual(timer.measure { clock.tick() }.runs, 8)
+    }
+
+    func testRooflineTakesTheBindingRoof() {
+        let m = MeasuredMachine(threads: 2, sgemmGflops: 200, sgemmSize: 1024, bandwidthGBps: 20, copyGBps: 20, streamBytesPerArray: 1)
+        let compute = RooflineBound(flops: 2e9, bytes: 1e6, machine: m)
+        XCTAssertEqual(compute.seconds, 0.01, accuracy: 1e-12)
+        XCTAssertEqual(compute.limitedBy, "compute")
+        let memory = RooflineBound(flops: 1e6, bytes: 2e9, machine: m)
+        XCTAssertEqual(memory.seconds, 0.1, accuracy: 1e-12)
+        XCTAssertEqual(memory.limitedBy, "memory")
+    }
+
+    func testUnknownBenchmarkNameListsTheValidOnes() {
+        XCTAssertThrowsError(try BenchSuites.suite(for: "convnxt-block")) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("convnxt-block"), text)
+            for name in BlockBench().names { XCTAssertTrue(text.contains(name), text) }
+        }
+    }
+}
