@@ -129,6 +129,7 @@ public struct LinearAttentionBench {
                     variants += chunkwise.map { ("chunkwise", $0) }
                     let nominalChunk = chosen > 0 ? chosen : 64
                     let flops = LinearAttentionCostModel.chunkwiseFlops(problem(gate, t), chunk: nominalChunk) * (backward ? 3 : 1)
+                    var reference: [HostTensor]?
                     for (variant, c) in variants {
                         var r = LinearAttentionBenchRecord(name: name, direction: direction, batch: batch, threads: threads, variant: variant,
                                                            median_ms: 0, gflops: 0, sgemm_gflops: sgemmGflops, roofline_ms: 0,
@@ -136,7 +137,8 @@ public struct LinearAttentionBench {
                         if let why = skipReason(gate, t, chunk: c, backward: backward) {
                             r.skipped = why
                         } else {
-                            try measure(&r, gate, t, chunk: c, backward: backward, flops: flops)
+                            let outputs = try measure(&r, gate, t, chunk: c, backward: backward, flops: flops)
+                            if let reference { try Self.checkAgreement(outputs, reference, r) } else { reference = outputs }
                         }
                         progress(r)
                         records.append(r)
@@ -160,10 +162,25 @@ public struct LinearAttentionBench {
         return states > 2e9 ? "the recurrent backward keeps all \(t + 1) states (\(Int(states / 1e9)) GB)" : nil
     }
 
-    func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double) throws {
+    /// Variants of one configuration compute the same function: relative RMS difference of every
+    /// output ≤ 1e-2 (fp32 schedules of different association order), else an error.
+    static func checkAgreement(_ a: [HostTensor], _ b: [HostTensor], _ r: LinearAttentionBenchRecord) throws {
+        for (i, (x, y)) in zip(a, b).enumerated() {
+            var num = 0.0, den = 0.0
+            for (p, q) in zip(x.floats, y.floats) { num += Double(p - q) * Double(p - q); den += Double(q) * Double(q) }
+            let err = (num / max(den, 1e-30)).squareRoot()
+            guard err <= 1e-2, err.isFinite else {
+                throw KilnError("\(r.name) \(r.direction) T=\(r.seq_len) \(r.variant) C=\(r.chunk): output \(i) differs from the first variant by relative RMS \(err)")
+            }
+        }
+    }
+
+    /// Times one configuration into `r`; returns its outputs.
+    func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double) throws -> [HostTensor] {
         let f = try function(gate, t, chunk: chunk, backward: backward)
         let exe = try Executable(f, threads: threads)
         let ins = inputs(f, gate, t)
+        let outputs = try exe.run(ins)
         let first = try exe.timeSteps(ins, repeats: 1)[0]
         let repeats = max(3, min(21, Int(minTime / max(first, 1e-6))))
         let times = try exe.timeSteps(ins, repeats: repeats)
@@ -174,5 +191,6 @@ public struct LinearAttentionBench {
         r.gflops = flops / seconds / 1e9
         r.roofline_ms = machine.roofline(flops: flops, bytes: Double(ioBytes), threads: threads) * 1e3
         r.peak_bytes = exe.peakArenaBytes
+        return outputs
     }
 }
