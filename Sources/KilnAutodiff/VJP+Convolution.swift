@@ -71,7 +71,8 @@ extension VJP {
         let qs = c.shape(n.inputs[0]), dv = c.shape(n.inputs[2])[3]
         let dstate = g.count > 1 ? g[1] : try c.zeros(TensorType(.f32, [qs[0], qs[2], qs[3], dv]))
         let outs = try c.b.add(.linear_attention_backward, n.inputs + [g[0], dstate],
-                               attributes: ["gate": a["gate"]!, "scale": a["scale"]!, "has_h0": .bool(hasH0)])
+                               attributes: ["gate": a["gate"]!, "scale": a["scale"]!, "has_h0": .bool(hasH0),
+                                            "chunk": .int(a["chunk"]?.intValue ?? 0)])
         return outs.map { Optional($0) }
     }
 }

@@ -8,6 +8,13 @@ public enum LinearAttentionGate: String, CaseIterable, Sendable {
     public var hasGateOperand: Bool { self != .none }
 }
 
+/// The `chunk` attribute of the linear-attention ops: 0 (recurrent, or automatic before
+/// schedule-linear-attention runs) or a chunk size in 16...256.
+private let chunkCheck: @Sendable (Attribute) -> String? = { a in
+    guard let c = a.intValue else { return nil }
+    return c == 0 || (16...256).contains(c) ? nil : "must be 0 (automatic) or in 16...256, got \(c)"
+}
+
 func sequenceOps() -> [OpInfo] {
     var ops: [OpInfo] = []
 
@@ -36,10 +43,7 @@ func sequenceOps() -> [OpInfo] {
             AttributeSpec("gate", .symbol(LinearAttentionGate.allCases.map(\.rawValue)), default: .symbol("none")),
             AttributeSpec("scale", .float, check: Checks.finiteFloat),
             // 0: let schedule-linear-attention choose; otherwise 16...256.
-            AttributeSpec("chunk", .int, default: .int(0), check: { a in
-                guard let c = a.intValue else { return nil }
-                return c == 0 || (16...256).contains(c) ? nil : "must be 0 (automatic) or in 16...256, got \(c)"
-            }),
+            AttributeSpec("chunk", .int, default: .int(0), check: chunkCheck),
             AttributeSpec("final_state", .bool, default: .bool(false)),
         ],
         regionCount: 0, allowsUnknownAttributes: false,
@@ -87,6 +91,8 @@ func sequenceOps() -> [OpInfo] {
             AttributeSpec("gate", .symbol(LinearAttentionGate.allCases.map(\.rawValue)), default: .symbol("none")),
             AttributeSpec("scale", .float, check: Checks.finiteFloat),
             AttributeSpec("has_h0", .bool, default: .bool(false)),
+            // 0: the recurrent reverse sweep; otherwise the chunkwise backward with this chunk size.
+            AttributeSpec("chunk", .int, default: .int(0), check: chunkCheck),
         ],
         regionCount: 0, allowsUnknownAttributes: false,
         inferTypes: { ins, a, r throws(IRError) in

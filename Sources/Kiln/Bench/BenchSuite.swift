@@ -60,6 +60,7 @@ public enum BenchSuites {
     /// The registry. One line per suite.
     public static let all: [any BenchSuite] = [
         BlockBench(),
+        LinearAttentionBenchSuite(),
     ]
 
     /// Every benchmark name, in suite order.

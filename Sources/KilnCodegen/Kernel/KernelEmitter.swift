@@ -172,6 +172,9 @@ struct KernelEmitter {
             case .load(let buf, let i): return m.load(m.f32, m.gep(try buffer(buf, env), try int(i, env)))
             case .toFloat(let a): return LLVMBuildSIToFP(b, try int(a, env), m.f32, "")!
             case .select(let c, let x, let y): return LLVMBuildSelect(b, try cond(c, env), try float(x, env), try float(y, env), "")!
+            case .fop(.add, .fop(.mul, let x, let y), let z), .fop(.add, let z, .fop(.mul, let x, let y)):
+                // a·b + c contracts to one FMA (what C compilers do with -ffp-contract=on).
+                return math.fma(try float(x, env), try float(y, env), try float(z, env))
             case .fop(let op, let a, let c):
                 let (x, y) = (try float(a, env), try float(c, env))
                 switch op {

@@ -6,6 +6,10 @@ extension LowerContext {
     /// come with the linear-attention scheduling pass.
     mutating func lowerLinearAttention(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int], _ outT: [TensorType]) {
         let a = node.attributes
+        if a.int("chunk") > 0 {
+            lowerLinearAttentionChunkwise(node, ins, inT, outs)
+            return
+        }
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
         let qs = inT[0].shape, dv = inT[2].shape[3]
         let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])

@@ -6,6 +6,10 @@ extension LowerContext {
     mutating func lowerLinearAttentionBackward(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
         let a = node.attributes
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
+        if a.int("chunk") > 0 {
+            if gate == .delta { lowerDeltaChunkwiseBackward(node, ins, inT, outs) } else { lowerLinearAttentionChunkwiseBackward(node, ins, inT, outs) }
+            return
+        }
         let hasH0 = a.bool("has_h0")
         let qs = inT[0].shape, dv = inT[2].shape[3]
         let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])

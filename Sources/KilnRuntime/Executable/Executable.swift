@@ -27,7 +27,7 @@ public final class Executable: @unchecked Sendable {
     public let plan: MemoryPlan
     private let arena: UnsafeMutableRawPointer
     private var gemms: [Gemm] = []
-    private let lock = NSLock()
+    let lock = NSLock()
 
     /// Threads from `KILN_THREADS`, else all cores.
     public static var defaultThreads: Int {
@@ -101,7 +101,7 @@ public final class Executable: @unchecked Sendable {
         }
     }
 
-    private func runSteps(_ steps: [KernelStep]) throws {
+    func runSteps(_ steps: [KernelStep]) throws {
         for s in steps {
             switch s {
             case .kernel(let k): runKernel(k)

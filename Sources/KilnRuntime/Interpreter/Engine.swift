@@ -85,8 +85,17 @@ struct Engine<S: InterpScalar> {
             let axis = try normalizeAxis(a.int("axis"), rank: it[0].rank, op: "cumsum")
             return [.float(Kernels<S>.cumsum(x, it[0].shape, axis: axis, reverse: a.bool("reverse"), exclusive: a.bool("exclusive")))]
         case .linear_attention:
+            // chunk > 0 selects the chunkwise schedule; both compute the same function.
+            if a.int("chunk") > 0 {
+                var audit = ExpAudit()
+                return ChunkwiseLinearAttention<S>.run(ins.map(\.floats), it, a, audit: &audit)
+            }
             return LinearAttention<S>.run(ins.map(\.floats), it, a)
         case .linear_attention_backward:
+            if a.int("chunk") > 0 {
+                var audit = ExpAudit()
+                return ChunkwiseLinearAttention<S>.backward(ins.map(\.floats), it, a, audit: &audit)
+            }
             return LinearAttention<S>.backward(ins.map(\.floats), it, a)
         case .repeat:
             var state = ins[0]

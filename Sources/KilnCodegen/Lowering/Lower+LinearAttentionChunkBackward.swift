@@ -1,0 +1,195 @@
+import KilnIR
+
+extension LowerContext {
+    /// One chunk of the chunkwise backward (see `lowerLinearAttentionChunkwiseBackward`): the
+    /// gather and gate factors of the chunk are in place, `states` holds Sᵀ before the chunk and
+    /// `ds` the cotangent of the state after it (updated here to the one before it).
+    mutating func chunkBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, states: Int, stateAt: KExpr, ds: Int,
+                                width: Int) -> [KStmt] {
+        let (dk, dv, c, h) = (p.dk, p.dv, p.chunk, p.h)
+        let (qB, kB, aB, vtB, fB, wB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(dv * c), p.scratch(c * width), p.scratch(width))
+        let sb: KExpr = v("sb")
+        let gated = p.gate != .none
+        let dO = MatrixSlice(buffer: gr.dout, offset: p.at(0, dv), ld: .int(h * dv))
+        let dbAt = { (i: KExpr) -> KExpr in fB + i * .int(width) + (width == 1 ? 0 : v("d")) }
+        let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(s.cum, fB + i * .int(width) + (width == 1 ? 0 : d)) }
+        var body: [KStmt] = []
+        if gated {
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [.store(s.db, fB + v("i") * .int(width) + v("d"), .float(0))])]))
+            body.append(.loop("d", .int(width), parallel: false, [.store(s.dbLast, wB + v("d"), .float(0))]))
+        }
+        // dOᵀ, then the forward's scores A.
+        body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
+            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
+        ])]))
+        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum)
+                               : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
+        // dV = Aᵀ dO + Kd dS.
+        body += tileMatmul("dva", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.am, offset: aB, ld: 1, colStride: .int(c)),
+                           b: dO, c: MatrixSlice(buffer: gr.dv, offset: p.at(0, dv), ld: .int(h * dv)), accumulate: false)
+        body += tileMatmul("dvs", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: s.kd, offset: qB, ld: .int(dk)),
+                           b: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)),
+                           c: MatrixSlice(buffer: gr.dv, offset: p.at(0, dv), ld: .int(h * dv)), accumulate: true)
+        // dAᵀ = V dOᵀ (da[j, i] = dA_ij, unmasked).
+        body += tileMatmul("da", m: v("n"), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(h * dv)),
+                           b: MatrixSlice(buffer: s.dot, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.da, offset: aB, ld: .int(c)),
+                           accumulate: false)
+        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt)
+        // Inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B; Sᵀ is stored, so dO Sᵀ is dO times the stored matrix.
+        body += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: dO, b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
+                           c: MatrixSlice(buffer: s.tmp, offset: qB, ld: .int(dk)), accumulate: false)
+        let eqAt: KExpr = gated ? .load(s.eq, dbAt(v("i"))) : .float(1)
+        var dqInter: [KStmt] = [
+            .variable("x", fmul(fmul(.load(s.tmp, qB + v("i") * .int(dk) + v("d")), .float(p.scale)), eqAt)),
+            .store(gr.dq, p.at(v("i"), dk) + v("d"), fadd(.load(gr.dq, p.at(v("i"), dk) + v("d")), .fvar("x"))),
+        ]
+        if gated {
+            dqInter.append(.store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.fvar("x"), .load(p.q, p.at(v("i"), dk) + v("d"))))))
+        }
+        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dqInter)]))
+        // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, as (dS Vᵀ)ᵀ.
+        body += tileMatmul("dks", m: .int(dk), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)),
+                           b: MatrixSlice(buffer: s.vt, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.tmpT, offset: kB, ld: .int(c)),
+                           accumulate: false)
+        let ekAt: KExpr = gated ? .load(s.ek, dbAt(v("i"))) : .float(1)
+        var dkInter: [KStmt] = [
+            .variable("y", fmul(.load(s.tmpT, kB + v("d") * .int(c) + v("i")), ekAt)),
+            .store(gr.dk, p.at(v("i"), dk) + v("d"), fadd(.load(gr.dk, p.at(v("i"), dk) + v("d")), .fvar("y"))),
+        ]
+        if gated {
+            // Through e^{b_C − B_i}: −B_i and +b_C, which cancel on the last row.
+            dkInter += [
+                .variable("ky", .select(.ilt(v("i"), v("n") - 1), fmul(.fvar("y"), .load(p.k, p.at(v("i"), dk) + v("d"))), .float(0))),
+                .store(s.db, dbAt(v("i")), fsub(.load(s.db, dbAt(v("i"))), .fvar("ky"))),
+                .store(s.dbLast, wB + (width == 1 ? 0 : v("d")), fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), .fvar("ky"))),
+            ]
+        }
+        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]))
+        if gated {
+            // b_C also scales the carried state: dB_last += e^{b_C} ⟨S, dS⟩ (per key dim for key gates).
+            body.append(.loop("d", .int(dk), parallel: false, [
+                .variable("acc", .float(0)),
+                .loop("j", .int(dv), parallel: false, [
+                    .assign("acc", fadd(.fvar("acc"), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+                ]),
+                .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),
+                       fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), fmul(.fvar("acc"), lastDecay(p, s, width: width)))),
+            ]))
+            // dg = reverse cumsum of dB within the chunk.
+            let outAt = { (i: KExpr) -> KExpr in width == 1 ? p.at(i, 1) : p.at(i, dk) + v("d") }
+            body.append(.loop("d", .int(width), parallel: false, [
+                .store(s.db, fB + (v("n") - 1) * .int(width) + v("d"), fadd(.load(s.db, fB + (v("n") - 1) * .int(width) + v("d")), .load(s.dbLast, wB + v("d")))),
+                .store(gr.dg!, outAt(v("n") - 1), .load(s.db, fB + (v("n") - 1) * .int(width) + v("d"))),
+            ]))
+            body.append(.loop("ir", v("n") - 1, parallel: false, [
+                .letInt("i", v("n") - 2 - v("ir")),
+                .loop("d", .int(width), parallel: false, [
+                    .store(s.db, fB + v("i") * .int(width) + v("d"), fadd(.load(s.db, fB + v("i") * .int(width) + v("d")), .load(s.db, fB + (v("i") + 1) * .int(width) + v("d")))),
+                    .store(gr.dg!, outAt(v("i")), .load(s.db, fB + v("i") * .int(width) + v("d"))),
+                ]),
+            ]))
+            // dS ← e^{b_C} ⊙ dS (rows), before the Qgᵀ dO term.
+            body.append(.loop("d", .int(dk), parallel: false, [
+                .variable("carry", lastDecay(p, s, width: width)),
+                .loop("j", .int(dv), parallel: false, [.store(ds, sb + v("d") * .int(dv) + v("j"), fmul(.load(ds, sb + v("d") * .int(dv) + v("j")), .fvar("carry")))]),
+            ]))
+        }
+        body += tileMatmul("dss", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.qg, offset: qB, ld: 1, colStride: .int(dk)),
+                           b: dO, c: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)), accumulate: true)
+        return body
+    }
+
+    /// Gates none / scalar: dP = scale e^{b_i − b_j} dA on the causal triangle; dQ = dP K,
+    /// dK = dPᵀ Q (raw), and the pair terms dA ⊙ A of dB.
+    func plainIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
+        let (dk, c, h) = (p.dk, p.chunk, p.h)
+        let aB = p.scratch(c * c), fB = p.scratch(c)
+        let decay: KExpr = p.gate == .scalar ? .call(.exp, .fop(.min, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0)), .float(0))) : .float(1)
+        var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [
+            .store(s.dp, aB + v("i") * .int(c) + v("j"),
+                   .select(.ilt(v("i"), v("j")), .float(0), fmul(fmul(.load(s.da, aB + v("j") * .int(c) + v("i")), .float(p.scale)), decay))),
+        ])])]
+        body += tileMatmul("dqa", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: .int(c)),
+                           b: MatrixSlice(buffer: p.k, offset: p.at(0, dk), ld: .int(h * dk)),
+                           c: MatrixSlice(buffer: gr.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+        body += tileMatmul("dka", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: 1, colStride: .int(c)),
+                           b: MatrixSlice(buffer: p.q, offset: p.at(0, dk), ld: .int(h * dk)),
+                           c: MatrixSlice(buffer: gr.dk, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+        if p.gate == .scalar {
+            body.append(.loop("i", v("n"), parallel: false, [.loop("j", v("i"), parallel: false, [
+                .variable("pair", fmul(.load(s.da, aB + v("j") * .int(c) + v("i")), .load(s.am, aB + v("i") * .int(c) + v("j")))),
+                .store(s.db, fB + v("i"), fadd(.load(s.db, fB + v("i")), .fvar("pair"))),
+                .store(s.db, fB + v("j"), fsub(.load(s.db, fB + v("j")), .fvar("pair"))),
+            ])]))
+        }
+        return body
+    }
+}
+
+extension LowerContext {
+    /// Per-key gates, in the forward's 16-row sub-chunks I with reference row r = B[first row of I]:
+    /// off-diagonal blocks through Qr = scale Q_I ⊙ e^{B_I − r} and Kr = K ⊙ e^{r − B} (both ≤ 1):
+    /// dQr = dA[I, <I] Kr, dKr = dA[I, <I]ᵀ Qr, with dB += Qr ⊙ dQr on I and −= Kr ⊙ dKr before it;
+    /// the diagonal block elementwise, vectorized over the key dimension.
+    mutating func keyGateIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads) -> [KStmt] {
+        let (dk, c) = (p.dk, p.chunk)
+        let sub = 16
+        let (aB, fB) = (p.scratch(c * c), p.scratch(c * dk))
+        let qr = temp("la.bqr", elements: p.bsz * p.h * sub * dk), fq = temp("la.bfq", elements: p.bsz * p.h * sub * dk)
+        let dqr = temp("la.bdqr", elements: p.bsz * p.h * sub * dk)
+        let kr = temp("la.bkr", elements: p.bsz * p.h * c * dk), fk = temp("la.bfk", elements: p.bsz * p.h * c * dk)
+        let dkr = temp("la.bdkr", elements: p.bsz * p.h * c * dk)
+        let (sB, cB) = (p.scratch(sub * dk), p.scratch(c * dk))
+        let cum = { (i: KExpr) -> KExpr in .load(s.cum, fB + i * .int(dk) + v("d")) }
+        let db = { (i: KExpr) -> KExpr in fB + i * .int(dk) + v("d") }
+        let row = { (i: KExpr) -> KExpr in p.at(i, dk) + v("d") }
+        let ii: KExpr = v("i0") + v("i"), jj: KExpr = v("i0") + v("j")
+        let add = { (buf: Int, at: KExpr, x: KExpr) -> KStmt in .store(buf, at, fadd(.load(buf, at), x)) }
+        var perSub: [KStmt] = [
+            .letInt("i0", v("sc") * .int(sub)),
+            .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
+            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .variable("f", fmul(.call(.exp, fsub(cum(ii), cum(v("i0")))), .float(p.scale))),
+                .store(fq, sB + v("i") * .int(dk) + v("d"), .fvar("f")),
+                .store(qr, sB + v("i") * .int(dk) + v("d"), fmul(.load(p.q, row(ii)), .fvar("f"))),
+                .store(dqr, sB + v("i") * .int(dk) + v("d"), .float(0)),
+            ])]),
+            .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .variable("f", .call(.exp, fsub(cum(v("i0")), cum(v("j"))))),
+                .store(fk, cB + v("j") * .int(dk) + v("d"), .fvar("f")),
+                .store(kr, cB + v("j") * .int(dk) + v("d"), fmul(.load(p.k, row(v("j"))), .fvar("f"))),
+            ])]),
+        ]
+        perSub += tileMatmul("bqr", m: v("ni"), n: .int(dk), k: v("i0"), a: MatrixSlice(buffer: s.da, offset: aB + v("i0"), ld: 1, colStride: .int(c)),
+                             b: MatrixSlice(buffer: kr, offset: cB, ld: .int(dk)), c: MatrixSlice(buffer: dqr, offset: sB, ld: .int(dk)),
+                             accumulate: true)
+        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .variable("g", .load(dqr, sB + v("i") * .int(dk) + v("d"))),
+            add(gr.dq, row(ii), fmul(.fvar("g"), .load(fq, sB + v("i") * .int(dk) + v("d")))),
+            add(s.db, db(ii), fmul(.fvar("g"), .load(qr, sB + v("i") * .int(dk) + v("d")))),
+        ])]))
+        perSub += tileMatmul("bkr", m: v("i0"), n: .int(dk), k: v("ni"), a: MatrixSlice(buffer: s.da, offset: aB + v("i0"), ld: .int(c)),
+                             b: MatrixSlice(buffer: qr, offset: sB, ld: .int(dk)), c: MatrixSlice(buffer: dkr, offset: cB, ld: .int(dk)),
+                             accumulate: false)
+        perSub.append(.loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .variable("g", .load(dkr, cB + v("j") * .int(dk) + v("d"))),
+            add(gr.dk, row(v("j")), fmul(.fvar("g"), .load(fk, cB + v("j") * .int(dk) + v("d")))),
+            .store(s.db, db(v("j")), fsub(.load(s.db, db(v("j"))), fmul(.fvar("g"), .load(kr, cB + v("j") * .int(dk) + v("d"))))),
+        ])]))
+        // Diagonal block: t = scale dA_ij e^{B_id − B_jd} for j ≤ i (exponent ≤ 0).
+        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("j", v("i") + 1, parallel: false, [
+            .variable("daij", fmul(.load(s.da, aB + jj * .int(c) + ii), .float(p.scale))),
+            .loop("d", .int(dk), parallel: false, [
+                .variable("t", fmul(.fvar("daij"), .call(.exp, fsub(cum(ii), cum(jj))))),
+                add(gr.dq, row(ii), fmul(.fvar("t"), .load(p.k, row(jj)))),
+                add(gr.dk, row(jj), fmul(.fvar("t"), .load(p.q, row(ii)))),
+                .variable("pair", .select(.ilt(v("j"), v("i")), fmul(fmul(.fvar("t"), .load(p.q, row(ii))), .load(p.k, row(jj))), .float(0))),
+                add(s.db, db(ii), .fvar("pair")),
+                .store(s.db, db(jj), fsub(.load(s.db, db(jj)), .fvar("pair"))),
+            ]),
+        ])]))
+        return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
+        ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]
+    }
+}

@@ -1,0 +1,212 @@
+import KilnIR
+
+/// Shapes, operand buffers and per-(batch, head) scratch of one chunkwise linear_attention.
+/// Scratch is indexed by the (batch, head) pair, so the parallel loop needs no locking.
+struct ChunkwisePlan {
+    let gate: LinearAttentionGate
+    let bsz: Int, tl: Int, h: Int, dk: Int, dv: Int, chunk: Int
+    let scale: Float
+    let q: Int, k: Int, val: Int, g: Int?, h0: Int?
+    let o: Int, state: Int
+    var chunks: Int { (tl + chunk - 1) / chunk }
+
+    /// Offset of token (c0 + i) of this pair in a [B,T,H,width] operand.
+    func at(_ i: KExpr, _ width: Int) -> KExpr { ((.ivar("b") * .int(tl) + .ivar("c0") + i) * .int(h) + .ivar("hh")) * .int(width) }
+    /// Start of this pair's block of `size` elements in a scratch buffer.
+    func scratch(_ size: Int) -> KExpr { .ivar("bh") * .int(size) }
+}
+
+extension LowerContext {
+    /// Chunkwise linear_attention for gates none / scalar / key (reference/chunkwise.md §1a-1c),
+    /// parallel over (batch, head); the Dk x Dv state stays in cache across chunks. Per chunk:
+    /// O = (scale Q ⊙ e^B) S + (scale Q Kᵀ ⊙ Γ) V and S ← e^{b_C} S + (K ⊙ e^{b_C − B})ᵀ V, with
+    /// B the chunk-local cumulative gate, so every exp argument is a "later minus earlier"
+    /// difference ≤ 0. Per-key gates build Γ-weighted scores in 16-row sub-chunks against the
+    /// sub-chunk's first row (off-diagonal blocks: one matmul) and elementwise on the diagonal.
+    mutating func lowerLinearAttentionChunkwise(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
+        let a = node.attributes
+        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
+        let qs = inT[0].shape, dv = inT[2].shape[3]
+        let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
+        let hasH0 = ins.count > (gate.hasGateOperand ? 4 : 3)
+        let state = a.bool("final_state") ? outs[1] : temp("la.state", elements: bsz * h * dk * dv)
+        let p = ChunkwisePlan(gate: gate, bsz: bsz, tl: tl, h: h, dk: dk, dv: dv, chunk: min(a.int("chunk"), tl),
+                              scale: Float(a.float("scale")), q: ins[0], k: ins[1], val: ins[2],
+                              g: gate.hasGateOperand ? ins[3] : nil, h0: hasH0 ? ins.last : nil, o: outs[0], state: state)
+        let chunkBody = gate == .delta ? deltaChunkForward(p) : decayChunkForward(p)
+        let n = dk * dv
+        kernel("linear_attention_chunkwise_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, [
+            .letInt("b", v("bh") / .int(h)),
+            .letInt("hh", v("bh") % .int(h)),
+            .letInt("sb", v("bh") * .int(n)),
+            .loop("e", .int(n), parallel: false, [.store(state, v("sb") + v("e"), p.h0.map { .load($0, v("sb") + v("e")) } ?? .float(0))]),
+            .loop("c", .int(p.chunks), parallel: false, [
+                .letInt("c0", v("c") * .int(p.chunk)),
+                .letInt("n", .iop(.min, .int(p.chunk), .int(tl) - v("c0"))),
+            ] + chunkBody),
+        ])])
+    }
+
+    /// Chunk-local cumulative gate sums into `cum` (n x width, width 1 for scalar gates).
+    func cumulativeGates(_ p: ChunkwisePlan, into cum: Int, width: Int) -> [KStmt] {
+        let base = p.scratch(p.chunk * width)
+        let gAt = { (i: KExpr, d: KExpr) -> KExpr in (width == 1 ? p.at(i, 1) : p.at(i, width)) + d }
+        return [
+            .loop("d", .int(width), parallel: false, [.store(cum, base + v("d"), .load(p.g!, gAt(0, v("d"))))]),
+            .loop("i1", v("n") - 1, parallel: false, [
+                .letInt("i", v("i1") + 1),
+                .loop("d", .int(width), parallel: false, [
+                    .store(cum, base + v("i") * .int(width) + v("d"),
+                           fadd(.load(cum, base + v("i1") * .int(width) + v("d")), .load(p.g!, gAt(v("i"), v("d"))))),
+                ]),
+            ]),
+        ]
+    }
+
+    mutating func decayChunkForward(_ p: ChunkwisePlan) -> [KStmt] {
+        let (dk, dv, c) = (p.dk, p.dv, p.chunk)
+        let width = p.gate == .key ? dk : 1
+        let cum = temp("la.cum", elements: p.bsz * p.h * c * width)
+        let qa = temp("la.q", elements: p.bsz * p.h * c * dk)      // scale·Q (scores)
+        let qg = temp("la.qg", elements: p.bsz * p.h * c * dk)     // scale·Q ⊙ e^B (inter-chunk)
+        let kt = temp("la.kt", elements: p.bsz * p.h * dk * c + 16)     // Kᵀ (scores; +16: see keyGateScores)
+        let kd = temp("la.kd", elements: p.bsz * p.h * c * dk)     // K ⊙ e^{b_C − B} (state update)
+        // O is written in place (rows of [B,T,H,Dv], stride H·Dv). V is packed: as a matmul's B
+        // operand, rows 2 KB apart map onto a few L1 sets and thrash.
+        let vc = temp("la.v", elements: p.bsz * p.h * c * dv)
+        let vRows = MatrixSlice(buffer: vc, offset: p.scratch(c * dv), ld: .int(dv))
+        let oRows = MatrixSlice(buffer: p.o, offset: p.at(0, dv), ld: .int(p.h * dv))
+        let am = temp("la.a", elements: p.bsz * p.h * c * c + 16)
+        let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * width))
+        let sb: KExpr = v("sb")
+        // Cumulative gate of row i, key dimension d.
+        let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(width) + (width == 1 ? 0 : d)) }
+        let last: KExpr = v("n") - 1
+        var body: [KStmt] = p.gate == .none ? [] : cumulativeGates(p, into: cum, width: width)
+        // Decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1), in their own loops so the exps
+        // vectorize; the gather below only multiplies.
+        let eq = temp("la.eq", elements: p.bsz * p.h * c * width), ek = temp("la.ek", elements: p.bsz * p.h * c * width)
+        if p.gate != .none {
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i"), v("d")))),
+                .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
+            ])]))
+        }
+        let decayAt = { (buf: Int) -> KExpr in .load(buf, cB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
+        let qDecay: KExpr = p.gate == .none ? .float(1) : decayAt(eq)
+        let kDecay: KExpr = p.gate == .none ? .float(1) : decayAt(ek)
+        body.append(.loop("i", v("n"), parallel: false, [
+            .loop("d", .int(dk), parallel: false, [
+                .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
+                .store(qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
+                .store(qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), qDecay)),
+                .store(kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), kDecay)),
+            ]),
+            // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
+            .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
+            .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
+        ]))
+        // O = Qg S (inter-chunk part).
+        body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
+        // Scores A (n x n), causal and decayed.
+        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum)
+                               : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
+        // O += A V.
+        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+                            b: vRows, c: oRows, accumulate: true)
+        // S ← e^{b_C} S + Kdᵀ V.
+        switch p.gate {
+        case .none: break
+        case .scalar:
+            body.append(.variable("carry", .call(.exp, cumAt(last, 0))))
+            body.append(.loop("e", .int(dk * dv), parallel: false, [.store(p.state, sb + v("e"), fmul(.load(p.state, sb + v("e")), .fvar("carry")))]))
+        case .key, .delta:
+            body.append(.loop("d", .int(dk), parallel: false, [
+                .variable("carry", .call(.exp, cumAt(last, v("d")))),
+                .loop("j", .int(dv), parallel: false, [
+                    .store(p.state, sb + v("d") * .int(dv) + v("j"), fmul(.load(p.state, sb + v("d") * .int(dv) + v("j")), .fvar("carry"))),
+                ]),
+            ]))
+        }
+        body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
+                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), accumulate: true)
+        return body
+    }
+
+    /// A = (scale Q) Kᵀ, then A_ij ← A_ij e^{b_i − b_j} for j ≤ i and 0 above the diagonal.
+    func plainScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
+        let c = p.chunk
+        let (qB, kB, aB) = (p.scratch(c * p.dk), p.scratch(p.dk * c), p.scratch(c * c))
+        var body = tileMatmul("qk", m: v("n"), n: v("n"), k: .int(p.dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(p.dk)),
+                               b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+                               accumulate: false)
+        let aij: KExpr = aB + v("i") * .int(c) + v("j")
+        var lower: [KStmt] = []
+        if p.gate == .scalar {
+            lower = [.loop("j", v("i") + 1, parallel: false, [
+                .store(am, aij, fmul(.load(am, aij), .call(.exp, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0))))),
+            ])]
+        }
+        body.append(.loop("i", v("n"), parallel: false, lower + [
+            .loop("j1", v("n") - v("i") - 1, parallel: false, [.store(am, aB + v("i") * .int(c) + v("i") + 1 + v("j1"), .float(0))]),
+        ]))
+        return body
+    }
+
+    /// Per-key gates: scores in 16-row sub-chunks I. Against the reference row r = B[first row of I],
+    /// A[I, <I] = (scale Q_I ⊙ e^{B_I − r}) (K ⊙ e^{r − B})ᵀ is one matmul with factors ≤ 1; the
+    /// diagonal block sums scale q_id k_jd e^{B_id − B_jd} for j ≤ i, vectorized over j.
+    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int) -> [KStmt] {
+        let (c, dk) = (p.chunk, p.dk)
+        let sub = 16
+        let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
+        let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
+        let kf = temp("la.kf", elements: p.bsz * p.h * c * dk)
+        let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
+        let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
+        let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
+        var body: [KStmt] = [
+            // Zero the whole score tile; the blocks below fill the causal part.
+            .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
+        ]
+        var perSub: [KStmt] = [
+            .letInt("i0", v("sc") * .int(sub)),
+            .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
+            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(qr, qrB + v("i") * .int(dk) + v("d"),
+                       fmul(.load(qa, qB + (v("i0") + v("i")) * .int(dk) + v("d")),
+                            .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
+            ])]),
+            // e^{r − B_j} row by row (long contiguous loops, so the exps vectorize), then applied
+            // to Kᵀ column by column (no exps there).
+            .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(kf, krB + v("j") * .int(dk) + v("d"), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d"))))),
+            ])]),
+            .loop("d", .int(dk), parallel: false, [
+                .loop("j", v("i0"), parallel: false, [
+                    .store(kr, krB + v("d") * .int(c) + v("j"),
+                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .load(kf, krB + v("j") * .int(dk) + v("d")))),
+                ]),
+            ]),
+        ]
+        perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
+                              b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
+                              c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
+        // Diagonal block, row by row: E[j, d] = k_jd e^{B_id − B_jd} for j ≤ i (a long, contiguous
+        // d loop that vectorizes), then A[i, i0...i] = E scale·q_iᵀ as a matmul with one column.
+        let ii: KExpr = v("i0") + v("i")
+        let eRows = temp("la.diagE", elements: p.bsz * p.h * sub * dk)
+        let eB = p.scratch(sub * dk)
+        perSub.append(.loop("i", v("ni"), parallel: false, [
+            .loop("j", v("i") + 1, parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(eRows, eB + v("j") * .int(dk) + v("d"),
+                       fmul(.load(p.k, p.at(v("i0") + v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(v("i0") + v("j"), v("d")))))),
+            ])]),
+        ] + tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: eRows, offset: eB, ld: .int(dk)),
+                       b: MatrixSlice(buffer: qa, offset: qB + ii * .int(dk), ld: 1),
+                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false)))
+        body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
+        return body
+    }
+}
