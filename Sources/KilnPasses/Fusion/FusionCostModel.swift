@@ -40,6 +40,9 @@ public enum FusionCostModel {
             default: break
             }
             let seconds = flops / rate
+            // As a separate kernel, a k x k dense convolution is a loop nest, not a GEMM.
+            var separateSeconds = seconds
+            if case .dense = step { separateSeconds = flops / (machine.vectorGflopsPerCore * 1e9) }
             // Each band recomputes the rows of this value that its neighbours also compute.
             let extra = node.outputs.map { s.lead[$0.index] + s.back[$0.index] }.max()!
             fusedCompute += seconds * (1 + Double(extra * (bands - 1)) / Double(max(s.rows, 1)))
@@ -48,7 +51,7 @@ public enum FusionCostModel {
             let spills = outBytes > Double(machine.l2Bytes) * t
             let bandwidth = (spills ? machine.dramGBps : machine.l2GBps) * 1e9
             // Every intermediate is written by one kernel and read back by the next.
-            unfused += max(seconds / t, (inBytes + 2 * outBytes) / (bandwidth * t))
+            unfused += max(separateSeconds / t, (inBytes + 2 * outBytes) / (bandwidth * t))
         }
         let argumentElements: Int = body.arguments.map { body.type(of: $0).elementCount }.reduce(0, +)
         let resultElements: Int = body.results.map { body.type(of: $0).elementCount }.reduce(0, +)
