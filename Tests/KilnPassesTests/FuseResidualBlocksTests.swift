@@ -141,13 +141,7 @@ final class FusedTrainingGraphTests: XCTestCase {
         let fusedOps = r.function.nodes.filter { $0.op == .fused }
         XCTAssertGreaterThanOrEqual(fusedOps.count, 1, "\(r.notes)", line: line)
         XCTAssertTrue(fusedOps.contains { $0.outputs.count > 1 }, "the forward block returns what the backward reads", line: line)
-        var ins: [String: HostTensor] = [:]
-        for (n, t) in m.parameters { ins[n] = t }
-        for a in g.inputs where ins[g.name(of: a)] == nil {
-            var rng = SeededRandom(seed: 9, name: g.name(of: a))
-            let t = g.type(of: a)
-            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
-        }
+        let ins = trainingInputs(m, g, seed: 9)
         let want = try Interpreter().run(g, inputs: ins)
         let got = try Executable(r.function, kind: .compiled, threads: 2).run(ins)
         let plain = try Executable(g, kind: .compiled, threads: 2).run(ins)
@@ -179,13 +173,7 @@ final class CheckpointResidualBlocksTests: XCTestCase {
         XCTAssertEqual(fused.count, 2, "forward kernel and its recompute copy: \(r.notes)")
         XCTAssertEqual(fused.first?.outputs.count, 1, "the forward kernel returns only the block output")
         XCTAssertTrue(r.notes.contains { $0.contains("recomputes") }, "\(r.notes)")
-        var ins: [String: HostTensor] = [:]
-        for (n, t) in m.parameters { ins[n] = t }
-        for a in g.inputs where ins[g.name(of: a)] == nil {
-            var rng = SeededRandom(seed: 4, name: g.name(of: a))
-            let t = g.type(of: a)
-            ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
-        }
+        let ins = trainingInputs(m, g, seed: 4)
         let want = try Interpreter().run(g, inputs: ins)
         let exe = try Executable(r.function, kind: .compiled, threads: 2)
         XCTAssertEqual(exe.program.allKernels.filter { $0.name.contains("fused_rows") }.count, 2)
@@ -196,4 +184,16 @@ final class CheckpointResidualBlocksTests: XCTestCase {
             XCTAssertLessThanOrEqual(err, 1e-3 * max(scale, 1), "result \(i)")
         }
     }
+}
+
+/// The traced model's parameters plus seeded values for every other input of a gradient graph.
+func trainingInputs(_ m: TracedModel, _ g: Function, seed: UInt64) -> [String: HostTensor] {
+    var ins: [String: HostTensor] = [:]
+    for (n, t) in m.parameters { ins[n] = t }
+    for a in g.inputs where ins[g.name(of: a)] == nil {
+        var rng = SeededRandom(seed: seed, name: g.name(of: a))
+        let t = g.type(of: a)
+        ins[g.name(of: a)] = HostTensor(shape: t.shape, floats: rng.uniformFloats(t.elementCount, -1, 1))
+    }
+    return ins
 }
