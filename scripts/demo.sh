@@ -20,10 +20,10 @@ echo "== kiln run convnext-block --unfused (one kernel per op, OpenBLAS GEMMs) a
 "$kiln" run convnext-block --interpret
 echo
 echo "== kiln dump mobilenetv2-block --after fuse-residual-blocks (the pass's decision, first lines)"
-"$kiln" dump mobilenetv2-block --after fuse-residual-blocks | head -n 4 | cut -c1-400
+"$kiln" dump mobilenetv2-block --after fuse-residual-blocks | sed -n '1,4p' | cut -c1-400
 echo
 echo "== the fused block is one kernel (Kernel IR, first lines)"
-"$kiln" dump mobilenetv2-block --after fuse-residual-blocks --emit kernels | grep -m1 "kernel @"
+"$kiln" dump mobilenetv2-block --after fuse-residual-blocks --emit kernels | awk '/kernel @/ && !n { print; n = 1 }'
 echo
 echo "== kiln bench mobilenetv2-block --quick (fused vs unfused, in-run sgemm rate and bandwidth)"
 "$kiln" bench mobilenetv2-block --quick --batch 8 --direction forward
