@@ -4,24 +4,7 @@ import Kiln
 
 /// `kiln bench` as a process: a real (quick) measurement end to end, and its errors.
 final class BenchCommandTests: XCTestCase {
-    func kiln(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let path = CLIProcessTests.kilnPath
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            XCTFail("kiln binary not found at \(path); build it with `swift build` first")
-            return (-1, "", "")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func kiln(_ args: [String]) throws -> CLIProcessTests.Result { try CLIProcessTests.run(args) }
 
     func testQuickRunWritesBothVariants() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-bench-\(ProcessInfo.processInfo.processIdentifier)")

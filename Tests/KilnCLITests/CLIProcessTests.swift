@@ -17,8 +17,11 @@ final class CLIProcessTests: XCTestCase {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    func kiln(_ args: [String]) throws -> Result {
-        let path = Self.kilnPath
+    func kiln(_ args: [String]) throws -> Result { try Self.run(args) }
+
+    /// Runs the built `kiln` with `args` and collects its exit status and output.
+    static func run(_ args: [String]) throws -> Result {
+        let path = kilnPath
         guard FileManager.default.isExecutableFile(atPath: path) else {
             XCTFail("kiln binary not found at \(path); build it with `swift build` first")
             return Result(status: -1, stdout: "", stderr: "")
