@@ -89,6 +89,15 @@ final class FuseResidualBlocksTests: XCTestCase {
         try check(m, blocks: 1, kernels: 1)
     }
 
+    /// Depthwise taps skip their bounds checks in interior columns: widths with no interior
+    /// column (6 for a 7x7 kernel), exactly one (7), and a 3x3 kernel on a 2-pixel-wide image.
+    func testDepthwiseEdgeAndInteriorColumns() throws {
+        for width in [6, 7] {
+            try check(try zoo("convnext-block", .f32(1, 5, width, 96)), blocks: 1, kernels: 1)
+        }
+        try check(try zoo("mobilenetv2-block", .f32(1, 3, 2, 24)), blocks: 1, kernels: 1)
+    }
+
     /// A residual block around an op the row schedule cannot run stays as it was, with a reason.
     func testUnsupportedBlockIsExplained() throws {
         let m = try zoo("tcn-block", .f32(1, 32, 128))

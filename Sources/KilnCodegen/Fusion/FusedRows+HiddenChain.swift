@@ -16,9 +16,22 @@ extension FusedRows {
         let (ob, obase) = row(o, yv)
         let (ib, ibase) = row(chain.input, yv)
         let cin = schedule.channels[chain.input.index]
+        // An entry's bias is added where its output is read, when only inner pointwise nodes
+        // read it: one pass over the slice (bias + activation) instead of two.
+        let users = body.users()
+        var pendingBias: [ValueID: Int] = [:]
+        for i in chain.entries where body.nodes[i].inputs.count > 2 {
+            let out = body.nodes[i].outputs[0]
+            if !users[out.index].isEmpty, users[out.index].allSatisfy({ chain.inner.contains($0) }) {
+                pendingBias[out] = argumentBuffer(body.nodes[i].inputs[2])
+            }
+        }
         /// Loads chain value or broadcast argument `v` at pixel x, slice channel c.
         func operand(_ v: ValueID) -> KExpr {
-            if let buf = slices[v] { return .load(buf, xv * .int(hs) + cv) }
+            if let buf = slices[v] {
+                let value = KExpr.load(buf, xv * .int(hs) + cv)
+                return pendingBias[v].map { .fop(.add, value, .load($0, hv + cv)) } ?? value
+            }
             return .load(argumentBuffer(v), broadcastIndex(v, y: yv, x: xv, c: hv + cv))
         }
         var perSlice: [KStmt] = []
@@ -40,7 +53,7 @@ extension FusedRows {
                                     c: buf, cOffset: 0, ldc: .int(hs), accumulate: false)
                 }
                 perSlice.append(.matmul(mm))
-                guard n.inputs.count > 2 else { continue }
+                guard n.inputs.count > 2, pendingBias[n.outputs[0]] == nil else { continue }
                 value = .fop(.add, .load(buf, xv * .int(hs) + cv), .load(argumentBuffer(n.inputs[2]), hv + cv))
             } else if n.inputs.count == 1 {
                 var fn = MathFn(rawValue: n.op.rawValue)!

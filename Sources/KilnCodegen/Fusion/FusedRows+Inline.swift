@@ -67,23 +67,39 @@ extension FusedRows {
 
     /// All k x k taps of a depthwise convolution at one pixel, as one expression, so the channel
     /// loop around it is innermost, vectorizes and keeps the sum in registers. Taps outside the
-    /// image read a clamped (valid) address and use a zero weight.
+    /// image read a clamped (valid) address and use a zero weight. Each kernel row sums into
+    /// its own chain and the rows are added as a tree: one chain of k*k dependent FMAs would
+    /// make the loop wait on FMA latency (LLVM may not reassociate fp32 sums itself).
     func depthwiseExpression(_ n: Node, kh: Int, kw: Int, top: Int, left: Int, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
         let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
         let ch = schedule.channels[n.outputs[0].index]
-        var sum: KExpr = n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), c) : .float(0)
+        var rowSums: [KExpr] = []
         for dy in 0..<kh {
             let yy = y - .int(top) + .int(dy)
             let (ib, ibase) = row(input, .iop(.min, .iop(.max, yy, 0), .int(schedule.rows - 1)))
             let rowValid = KCond.and(.ige(yy, 0), .ilt(yy, .int(schedule.rows)))
+            var sum: KExpr?
             for dx in 0..<kw {
                 let xx = x - .int(left) + .int(dx)
-                let col = KExpr.iop(.min, .iop(.max, xx, 0), .int(width - 1)) * .int(ch)
                 let weight = KExpr.load(w, .int((dy * kw + dx) * ch) + c)
-                let valid = KCond.and(rowValid, .and(.ige(xx, 0), .ilt(xx, .int(width))))
-                sum = .fop(.add, sum, .fop(.mul, .load(ib, ibase + col + c), .select(valid, weight, .float(0))))
+                let term: KExpr
+                if interiorOnly {
+                    term = .fop(.mul, .load(ib, ibase + xx * .int(ch) + c), .select(rowValid, weight, .float(0)))
+                } else {
+                    let col = KExpr.iop(.min, .iop(.max, xx, 0), .int(width - 1)) * .int(ch)
+                    let valid = KCond.and(rowValid, .and(.ige(xx, 0), .ilt(xx, .int(width))))
+                    term = .fop(.mul, .load(ib, ibase + col + c), .select(valid, weight, .float(0)))
+                }
+                sum = sum.map { .fop(.add, $0, term) } ?? term
+            }
+            rowSums.append(sum ?? .float(0))
+        }
+        while rowSums.count > 1 {
+            rowSums = stride(from: 0, to: rowSums.count, by: 2).map { i in
+                i + 1 < rowSums.count ? .fop(.add, rowSums[i], rowSums[i + 1]) : rowSums[i]
             }
         }
-        return sum
+        let taps = rowSums.first ?? .float(0)
+        return n.inputs.count > 2 ? .fop(.add, .load(argumentBuffer(n.inputs[2]), c), taps) : taps
     }
 }

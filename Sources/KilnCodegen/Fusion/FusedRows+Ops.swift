@@ -19,9 +19,14 @@ extension FusedRows {
                 .loop(c, .int(cout), parallel: false, [.store(ob, obase + xv * .int(cout) + cv, value)]),
             ])]
         }
+        /// Same, for values that may read a depthwise convolution (edge and interior columns).
+        func columns() -> [KStmt] {
+            columnLoops(channels: cout, body: { x, c, value in .store(ob, obase + x * .int(cout) + c, value) },
+                        value: { rows, x, c in rows.expression(of: n, y: yv, x: x, c: c) })
+        }
         switch step {
         case .pointwise:
-            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
+            out += guarded(o, y, columns())
 
         case .rowMatmul:
             let input = n.inputs[0], cin = schedule.channels[input.index]
@@ -37,7 +42,7 @@ extension FusedRows {
             out += guarded(o, y, stmts)
 
         case .depthwise:
-            out += guarded(o, y, pixels(expression(of: n, y: yv, x: xv, c: cv)))
+            out += guarded(o, y, columns())
 
         case .dense(let kh, let kw, let top, let left):
             let input = n.inputs[0], cin = schedule.channels[input.index]

@@ -88,6 +88,9 @@ struct FusedRows {
     var inlined: Set<ValueID> = []
     /// Per-channel scale and shift of each batch_norm output (value index -> scratch buffer).
     var batchNormTables: [Int: Int] = [:]
+    /// Set while building the value of an interior column (`FusedRows+InteriorColumns`):
+    /// depthwise taps then need no bounds checks.
+    var interiorOnly = false
 
     init(schedule: RowSchedule, body: Function) {
         self.schedule = schedule

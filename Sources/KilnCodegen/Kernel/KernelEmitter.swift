@@ -89,7 +89,10 @@ struct KernelEmitter {
                     env.floats = env.floats.merging(inner.floats) { a, _ in a }
                     let next = LLVMBuildAdd(b, i, m.int(1), "")!
                     let latch = LLVMGetInsertBlock(b)!
-                    LLVMBuildBr(b, header)
+                    let back = LLVMBuildBr(b, header)!
+                    if !parallel, LoopHints.hasTranscendental(body) {
+                        LoopHints.limitInterleave(back, count: LoopHints.transcendentalInterleave, context: m.context)
+                    }
                     var vals: [LLVMValueRef?] = [lo, next], blocks: [LLVMBasicBlockRef?] = [pre, latch]
                     LLVMAddIncoming(i, &vals, &blocks, 2)
                     m.position(at: exit)

@@ -126,14 +126,20 @@ struct VectorMath {
     /// erfc(a) for a >= 0: 1 - series below 0.5, else the Chebyshev-fitted erfc of
     /// Numerical Recipes (fractional error < 1.2e-7 everywhere), so tails keep their digits.
     func erfc(nonNegative a: LLVMValueRef) -> LLVMValueRef {
+        select(lt(a, c(0.5)), sub(c(1), erfSeries(a)), erfcChebyshev(a, exactSquare: true))
+    }
+
+    /// The Chebyshev-fitted erfc of Numerical Recipes for a >= 0: t e^{q(t) - a^2}, t = 1/(1 + a/2).
+    /// With `exactSquare`, a^2 = hi + lo is split exactly (lo by FMA) and exponentiated in two
+    /// parts: rounding a^2 alone costs |a|^2 * 6e-8 relative in the far tail. Without it one
+    /// exp serves, which is what GELU needs (its x >= -6 range keeps that error under 1.1e-6).
+    private func erfcChebyshev(_ a: LLVMValueRef, exactSquare: Bool) -> LLVMValueRef {
         let t = div(c(1), fma(a, c(0.5), c(1)))
         let q = poly(t, [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277])
-        // e^{q - a^2} with a^2 = hi + lo split exactly (lo by FMA): rounding a^2 alone would
-        // cost |a|^2 * 6e-8 relative in the tail.
         let hi = mul(a, a)
         let lo = fma(a, a, LLVMBuildFNeg(b, hi, "")!)
-        let tail = mul(t, mul(exp(LLVMBuildFNeg(b, hi, "")!), exp(sub(q, lo))))
-        return select(lt(a, c(0.5)), sub(c(1), erfSeries(a)), tail)
+        if exactSquare { return mul(t, mul(exp(LLVMBuildFNeg(b, hi, "")!), exp(sub(q, lo)))) }
+        return mul(t, exp(sub(sub(q, lo), hi)))
     }
 
     /// erf: the series for |x| < 0.5, else sign(x) (1 - erfc(|x|)).
@@ -167,9 +173,11 @@ struct VectorMath {
             let u = mul(c(0.797884560802865356), fma(mul(mul(x, x), x), c(0.044715), x))
             return mul(x, sigmoid(mul(u, c(2))))
         }
-        // One erfc serves both signs: 1 + erf(x/sqrt2) = 2 - erfc(|x|/sqrt2) for x >= 0.
+        // One erfc serves both signs: 1 + erf(x/sqrt2) = 2 - erfc(|x|/sqrt2) for x >= 0. Neither
+        // 2 - erfc nor erfc cancels, so the fit (fractional error < 1.2e-7) serves near 0 too:
+        // no series branch, and one exp instead of two (GELU is a hot epilogue of MLPs).
         let a = mul(abs(x), c(0.707106781186547524))
-        let e = erfc(nonNegative: a)
+        let e = erfcChebyshev(a, exactSquare: false)
         let factor = select(lt(x, c(0)), e, sub(c(2), e))
         return mul(mul(x, c(0.5)), factor)
     }
