@@ -76,6 +76,9 @@ final class TileMatmulTests: XCTestCase {
             Case(m: 56, n: 64, k: 64, transposedA: true, accumulate: true), Case(m: 6, n: 16, k: 3), Case(m: 7, n: 17, k: 0),
             Case(m: 56, n: 144, k: 24, packedB: true), Case(m: 13, n: 40, k: 9, accumulate: true, packedB: true),
             Case(m: 5, n: 100, k: 33, transposedA: true, packedB: true),
+            // K over the 128-deep blocks: exactly one block, one more, and a ragged last block.
+            Case(m: 15, n: 32, k: 128, accumulate: true, packedB: true), Case(m: 17, n: 40, k: 129, packedB: true),
+            Case(m: 30, n: 33, k: 300, transposedA: true, accumulate: true),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }

@@ -18,6 +18,9 @@ final class TileMatmulEmitter {
         tile = GemmTile.forTarget(m.target)
     }
 
+    /// K per block: 128 x 32 floats of B (16 KiB) leave half of a 32 KiB L1 for A and C.
+    var kBlock: Int { 128 }
+
     /// Row-tile heights: the register-filling one, then powers of two for the remainder.
     var heights: [Int] { [tile.mr] + [8, 4, 2, 1].filter { $0 < tile.mr } }
 
@@ -34,6 +37,7 @@ final class TileMatmulEmitter {
         let bld = m.builder
         let nr = tile.nr
         let kernels = heights.map { rowKernel(rows: $0, strides: strides, accumulate: accumulate) }
+        let accumulating = accumulate ? kernels : heights.map { rowKernel(rows: $0, strides: strides, accumulate: true) }
         // for j0 in stride(0, n, NR)
         let pre = LLVMGetInsertBlock(bld)!
         let jHead = m.block(fn, "mm.j"), jBody = m.block(fn, "mm.jbody"), jExit = m.block(fn, "mm.jexit")
@@ -51,13 +55,49 @@ final class TileMatmulEmitter {
                                   LLVMBuildSRem(bld, j0, m.int(panel), "")!, "")!)
         } ?? m.gep(b, j0)
         let cj = m.gep(c, j0)
-        // Row tiles: as many full MR tiles as fit, then one of each smaller height that fits.
+        // K in blocks of `kBlock`: a panel's block of B (kBlock x 32 floats) stays in L1 while
+        // every row tile of A passes over it. The first block writes C (or adds, when the
+        // statement accumulates); later blocks add.
+        let firstLen = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, k, m.int(kBlock), "")!, k, m.int(kBlock), "")!
+        emitRowTiles(fn: fn, kernels: kernels, mCount: mCount, k: firstLen, a: a, aRow: aRow, aCol: aCol, b: bj, ldb: ldb,
+                     c: cj, ldc: ldc, nValid: nValid)
+        let kPre = LLVMGetInsertBlock(bld)!
+        let kHead = m.block(fn, "mm.k"), kBody = m.block(fn, "mm.kbody"), kExit = m.block(fn, "mm.kexit")
+        LLVMBuildBr(bld, kHead)
+        m.position(at: kHead)
+        let k0 = LLVMBuildPhi(bld, m.i64, "k0")!
+        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, k0, k, "")!, kBody, kExit)
+        m.position(at: kBody)
+        let kLeft = LLVMBuildSub(bld, k, k0, "")!
+        let kLen = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, kLeft, m.int(kBlock), "")!, kLeft, m.int(kBlock), "")!
+        emitRowTiles(fn: fn, kernels: accumulating, mCount: mCount, k: kLen, a: m.gep(a, LLVMBuildMul(bld, k0, aCol, "")!), aRow: aRow, aCol: aCol,
+                     b: m.gep(bj, LLVMBuildMul(bld, k0, ldb, "")!), ldb: ldb, c: cj, ldc: ldc, nValid: nValid)
+        let kNext = LLVMBuildAdd(bld, k0, m.int(kBlock), "")!
+        let kEnd = LLVMGetInsertBlock(bld)!
+        LLVMBuildBr(bld, kHead)
+        var kv: [LLVMValueRef?] = [m.int(kBlock), kNext], kb: [LLVMBasicBlockRef?] = [kPre, kEnd]
+        LLVMAddIncoming(k0, &kv, &kb, 2)
+        m.position(at: kExit)
+        let jNext = LLVMBuildAdd(bld, j0, m.int(nr), "")!
+        let jEnd = LLVMGetInsertBlock(bld)!
+        LLVMBuildBr(bld, jHead)
+        var jv: [LLVMValueRef?] = [m.int(0), jNext], jb: [LLVMBasicBlockRef?] = [pre, jEnd]
+        LLVMAddIncoming(j0, &jv, &jb, 2)
+        m.position(at: jExit)
+    }
+
+    /// Row tiles over all of M for one column panel and one block of K: as many full MR tiles
+    /// as fit, then one of each smaller height that fits.
+    private func emitRowTiles(fn: LLVMValueRef, kernels: [(LLVMValueRef, LLVMTypeRef)], mCount: LLVMValueRef, k: LLVMValueRef,
+                              a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
+                              c: LLVMValueRef, ldc: LLVMValueRef, nValid: LLVMValueRef) {
+        let bld = m.builder
         var i0 = m.int(0)
         for (index, rows) in heights.enumerated() {
             let call = { (i: LLVMValueRef) in
                 let aPtr = self.m.gep(a, LLVMBuildMul(bld, i, aRow, "")!)
-                let cPtr = self.m.gep(cj, LLVMBuildMul(bld, i, ldc, "")!)
-                _ = self.m.call(kernels[index], [k, aPtr, aRow, aCol, bj, ldb, cPtr, ldc, nValid])
+                let cPtr = self.m.gep(c, LLVMBuildMul(bld, i, ldc, "")!)
+                _ = self.m.call(kernels[index], [k, aPtr, aRow, aCol, b, ldb, cPtr, ldc, nValid])
                 return LLVMBuildAdd(bld, i, self.m.int(rows), "")!
             }
             let fits = { (at: LLVMValueRef) in
@@ -94,12 +134,6 @@ final class TileMatmulEmitter {
                 i0 = merged
             }
         }
-        let jNext = LLVMBuildAdd(bld, j0, m.int(nr), "")!
-        let jEnd = LLVMGetInsertBlock(bld)!
-        LLVMBuildBr(bld, jHead)
-        var jv: [LLVMValueRef?] = [m.int(0), jNext], jb: [LLVMBasicBlockRef?] = [pre, jEnd]
-        LLVMAddIncoming(j0, &jv, &jb, 2)
-        m.position(at: jExit)
     }
 
     /// `void kiln_mm_<rows>x<NR>_<strides>(k, a, aRow, aCol, b, ldb, c, ldc, nValid)`:
