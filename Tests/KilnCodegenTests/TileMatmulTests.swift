@@ -6,7 +6,11 @@ import KilnIR
 /// accumulation, C inside a wider matrix (canaries around the tile must survive), a size
 /// that is a run-time expression, scratch buffers, on the host and on an AVX2-only target.
 final class TileMatmulTests: XCTestCase {
-    struct Case { var m, n, k: Int; var transposedA = false; var accumulate = false; var packedB = false }
+    struct Case {
+        var m, n, k: Int; var transposedA = false; var accumulate = false; var packedB = false
+        /// An epilogue: C = activation(C * scale[j] + shift[j]), scale and shift read 3 elements into their buffers.
+        var epilogue: MathFn? = nil
+    }
 
     func run(_ c: Case, target: HostTarget) throws {
         let ldc = c.n + 5, rowsC = c.m + 2, cOffset = ldc + 2  // the tile starts at row 1, column 2
@@ -27,7 +31,11 @@ final class TileMatmulTests: XCTestCase {
             KernelBuffer(name: "b", elements: bStored.count, isInt: false, role: .input),
             KernelBuffer(name: "c", elements: c0.count, isInt: false, role: .output),
             KernelBuffer(name: "a.copy", elements: a.count, isInt: false, role: .scratch),
+            KernelBuffer(name: "scale", elements: c.n + 3, isInt: false, role: .input),
+            KernelBuffer(name: "shift", elements: c.n + 3, isInt: false, role: .input),
         ]
+        let scale = (0..<(c.n + 3)).map { _ in Float(rng.uniform(0.5, 2)) }, shift = (0..<(c.n + 3)).map { _ in Float(rng.uniform(-1, 1)) }
+        let epilogue = c.epilogue.map { TileEpilogue(scale: 4, scaleOffset: 3, shift: 5, shiftOffset: 3, activation: $0) }
         // Copy A into scratch, then multiply from there; m comes from a loop variable.
         let body: [KStmt] = [
             .loop("i", .int(a.count), parallel: false, [.store(3, .ivar("i"), .load(0, .ivar("i")))]),
@@ -36,19 +44,23 @@ final class TileMatmulTests: XCTestCase {
                 .matmul(TileMatmul(m: .ivar("rows"), n: .int(c.n), k: .int(c.k), a: 3, aOffset: 0,
                                    aRowStride: .int(c.transposedA ? 1 : c.k), aColStride: .int(c.transposedA ? c.m : 1),
                                    b: 1, bOffset: 0, ldb: .int(c.n), c: 2, cOffset: .int(cOffset), ldc: .int(ldc),
-                                   accumulate: c.accumulate, bPanelStride: c.packedB ? .int(c.k * 32) : nil)),
+                                   accumulate: c.accumulate, bPanelStride: c.packedB ? .int(c.k * 32) : nil, epilogue: epilogue)),
             ]),
         ]
-        let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2], parallelCount: 1, body: body,
+        let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2, 4, 5], parallelCount: 1, body: body,
                                     scratch: [ScratchBuffer(id: 3, elements: a.count)])
         let program = KernelProgram(name: "t", buffers: buffers, steps: [.kernel(kernel)], argumentBuffers: [0, 1], resultBuffers: [2])
         let compiled = try CompiledProgram(program, target: target)
-        var (av, bv, cv) = (aStored, bStored, c0)
+        var (av, bv, cv, sv, tv) = (aStored, bStored, c0, scale, shift)
         av.withUnsafeMutableBufferPointer { ap in
             bv.withUnsafeMutableBufferPointer { bp in
                 cv.withUnsafeMutableBufferPointer { cp in
-                    var table: [UnsafeMutablePointer<Float>?] = [ap.baseAddress, bp.baseAddress, cp.baseAddress]
-                    table.withUnsafeMutableBufferPointer { compiled.functions["mm"]!(0, 1, $0.baseAddress!) }
+                    sv.withUnsafeMutableBufferPointer { sp in
+                        tv.withUnsafeMutableBufferPointer { tp in
+                            var table: [UnsafeMutablePointer<Float>?] = [ap.baseAddress, bp.baseAddress, cp.baseAddress, sp.baseAddress, tp.baseAddress]
+                            table.withUnsafeMutableBufferPointer { compiled.functions["mm"]!(0, 1, $0.baseAddress!) }
+                        }
+                    }
                 }
             }
         }
@@ -62,6 +74,14 @@ final class TileMatmulTests: XCTestCase {
                     var s: Double = 0
                     for p in 0..<c.k { s += Double(a[i * c.k + p]) * Double(b[p * c.n + j]) }
                     want = Float(s) + (c.accumulate ? c0[idx] : 0)
+                    if let f = c.epilogue {
+                        let v = Double(want) * Double(scale[3 + j]) + Double(shift[3 + j])
+                        switch f {
+                        case .relu6: want = Float(min(max(v, 0), 6))
+                        case .gelu: want = Float(0.5 * v * Foundation.erfc(-v / 2.0.squareRoot()))
+                        default: XCTFail("no reference for \(f)")
+                        }
+                    }
                 }
                 XCTAssertEqual(cv[idx], want, accuracy: inside ? 1e-4 * Float(c.k) : 0,
                                "\(c) on \(target.cpu): C[\(r),\(col)]\(inside ? "" : " outside the tile was touched")")
@@ -79,6 +99,9 @@ final class TileMatmulTests: XCTestCase {
             // K over the 128-deep blocks: exactly one block, one more, and a ragged last block.
             Case(m: 15, n: 32, k: 128, accumulate: true, packedB: true), Case(m: 17, n: 40, k: 129, packedB: true),
             Case(m: 30, n: 33, k: 300, transposedA: true, accumulate: true),
+            // Epilogues, with one K block and with several (applied once, after the last).
+            Case(m: 20, n: 40, k: 24, packedB: true, epilogue: .relu6), Case(m: 13, n: 24, k: 300, epilogue: .gelu),
+            Case(m: 9, n: 50, k: 140, accumulate: true, packedB: true, epilogue: .relu6),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }

@@ -16,15 +16,25 @@ extension FusedRows {
         let (ob, obase) = row(o, yv)
         let (ib, ibase) = row(chain.input, yv)
         let cin = schedule.channels[chain.input.index]
-        // An entry's bias is added where its output is read, when only inner pointwise nodes
-        // read it: one pass over the slice (bias + activation) instead of two.
+        // An entry read by a single unary activation (MLP: linear -> GELU) stores act(acc + bias)
+        // straight from the micro-kernel's registers into the activation's slice (a matmul
+        // epilogue: no pass over the slice at all). Otherwise its bias is added where its output
+        // is read, when only inner pointwise nodes read it (one pass: bias + activation).
         let users = body.users()
+        var epilogueActivation: [Int: Int] = [:]   // entry node -> the activation node it absorbs
         var pendingBias: [ValueID: Int] = [:]
-        for i in chain.entries where body.nodes[i].inputs.count > 2 {
+        for i in chain.entries {
             let out = body.nodes[i].outputs[0]
-            if !users[out.index].isEmpty, users[out.index].allSatisfy({ chain.inner.contains($0) }) {
+            let readers = users[out.index]
+            if readers.count == 1, chain.inner.contains(readers[0]), body.nodes[readers[0]].inputs.count == 1 {
+                epilogueActivation[i] = readers[0]
+            } else if body.nodes[i].inputs.count > 2, !readers.isEmpty, readers.allSatisfy({ chain.inner.contains($0) }) {
                 pendingBias[out] = argumentBuffer(body.nodes[i].inputs[2])
             }
+        }
+        let absorbed = Set(epilogueActivation.values)
+        func activation(of n: Node) -> MathFn {
+            n.op == .gelu && n.attributes.symbol("approximate") == "tanh" ? .gelu_tanh : MathFn(rawValue: n.op.rawValue)!
         }
         /// Loads chain value or broadcast argument `v` at pixel x, slice channel c.
         func operand(_ v: ValueID) -> KExpr {
@@ -35,9 +45,15 @@ extension FusedRows {
             return .load(argumentBuffer(v), broadcastIndex(v, y: yv, x: xv, c: hv + cv))
         }
         var perSlice: [KStmt] = []
-        for i in (chain.entries + chain.inner).sorted() {
+        for i in (chain.entries + chain.inner).sorted() where !absorbed.contains(i) {
             let n = body.nodes[i]
-            let buf = slices[n.outputs[0]]!
+            var buf = slices[n.outputs[0]]!
+            var epilogue: TileEpilogue?
+            if let act = epilogueActivation[i] {
+                buf = slices[body.nodes[act].outputs[0]]!
+                epilogue = TileEpilogue(shift: n.inputs.count > 2 ? argumentBuffer(n.inputs[2]) : nil, shiftOffset: hv,
+                                        activation: activation(of: body.nodes[act]))
+            }
             let value: KExpr
             if chain.entries.contains(i) {
                 // Slices start on panel boundaries when they are whole panels; otherwise read B in place.
@@ -46,19 +62,17 @@ extension FusedRows {
                     let wp = packed(n.inputs[1], k: cin, n: chain.hidden, prologue: &prologue, context: &context)
                     mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                     b: wp, bOffset: hv * .int(cin), ldb: .int(chain.hidden), c: buf, cOffset: 0, ldc: .int(hs),
-                                    accumulate: false, bPanelStride: .int(cin * 32))
+                                    accumulate: false, bPanelStride: .int(cin * 32), epilogue: epilogue)
                 } else {
                     mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                     b: argumentBuffer(n.inputs[1]), bOffset: hv, ldb: .int(chain.hidden),
-                                    c: buf, cOffset: 0, ldc: .int(hs), accumulate: false)
+                                    c: buf, cOffset: 0, ldc: .int(hs), accumulate: false, epilogue: epilogue)
                 }
                 perSlice.append(.matmul(mm))
-                guard n.inputs.count > 2, pendingBias[n.outputs[0]] == nil else { continue }
+                guard n.inputs.count > 2, pendingBias[n.outputs[0]] == nil, epilogue == nil else { continue }
                 value = .fop(.add, .load(buf, xv * .int(hs) + cv), .load(argumentBuffer(n.inputs[2]), hv + cv))
             } else if n.inputs.count == 1 {
-                var fn = MathFn(rawValue: n.op.rawValue)!
-                if n.op == .gelu && n.attributes.symbol("approximate") == "tanh" { fn = .gelu_tanh }
-                value = .call(fn, operand(n.inputs[0]))
+                value = .call(activation(of: n), operand(n.inputs[0]))
             } else {
                 value = .fop(FloatOp(rawValue: n.op.rawValue)!, operand(n.inputs[0]), operand(n.inputs[1]))
             }

@@ -130,7 +130,13 @@ struct KernelEmitter {
                                      b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
                                      ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
                                      c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
-                                     strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) })
+                                     strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) },
+                                     epilogue: try t.epilogue.map { e in
+                                         TileMatmulEmitter.Epilogue(
+                                             scale: try e.scale.map { m.gep(try buffer($0, env), try int(e.scaleOffset, env)) },
+                                             shift: try e.shift.map { m.gep(try buffer($0, env), try int(e.shiftOffset, env)) },
+                                             activation: e.activation)
+                                     })
                 }
             }
         }
@@ -189,26 +195,7 @@ struct KernelEmitter {
                 case .min: return math.minimum(x, y)
                 }
             case .call(let f, let a):
-                let x = try float(a, env)
-                switch f {
-                case .neg: return LLVMBuildFNeg(b, x, "")!
-                case .exp: return math.exp(x)
-                case .log: return math.log(x)
-                case .sqrt: return math.unary("llvm.sqrt", x)
-                case .rsqrt: return math.div(math.c(1), math.unary("llvm.sqrt", x))
-                case .tanh: return math.tanh(x)
-                case .sigmoid: return math.sigmoid(x)
-                case .logsigmoid: return math.logSigmoid(x)
-                case .relu: return math.maximum(x, math.c(0))
-                case .relu6: return math.minimum(math.maximum(x, math.c(0)), math.c(6))
-                case .gelu: return math.gelu(x, tanhForm: false)
-                case .gelu_tanh: return math.gelu(x, tanhForm: true)
-                case .silu: return math.silu(x)
-                case .softplus: return math.softplus(x)
-                case .abs: return math.abs(x)
-                case .erf: return math.erf(x)
-                case .step: return math.select(math.lt(math.c(0), x), math.c(1), math.c(0))
-                }
+                return math.apply(f, try float(a, env))
             default:
                 throw CodegenError("kernel expression \(e) is not a float")
             }

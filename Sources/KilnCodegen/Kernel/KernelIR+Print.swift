@@ -46,7 +46,15 @@ extension KernelProgram: CustomStringConvertible {
             out += "\(indent)matmul %b\(t.c)[\(expr(t.cOffset, k)); ld \(expr(t.ldc, k))] \(t.accumulate ? "+=" : "=") "
             out += "%b\(t.a)[\(expr(t.aOffset, k)); strides \(expr(t.aRowStride, k)),\(expr(t.aColStride, k))]"
             out += " * %b\(t.b)[\(expr(t.bOffset, k)); " + (t.bPanelStride.map { "panels of 32, stride \(expr($0, k))" } ?? "ld \(expr(t.ldb, k))") + "]"
-            out += " {m = \(expr(t.m, k)), n = \(expr(t.n, k)), k = \(expr(t.k, k))}\n"
+            out += " {m = \(expr(t.m, k)), n = \(expr(t.n, k)), k = \(expr(t.k, k))}"
+            if let e = t.epilogue {
+                var parts: [String] = []
+                if let b = e.scale { parts.append("* %b\(b)[\(expr(e.scaleOffset, k)) + j]") }
+                if let b = e.shift { parts.append("+ %b\(b)[\(expr(e.shiftOffset, k)) + j]") }
+                if let a = e.activation { parts.append("then \(a.rawValue)") }
+                out += " epilogue {\(parts.joined(separator: " "))}"
+            }
+            out += "\n"
         }
     }
 

@@ -69,9 +69,13 @@ public struct TileMatmul: Hashable, Sendable {
     /// p * 32 + j % 32]` (zero-padded), so the micro-kernel reads each panel sequentially
     /// instead of striding across rows (which maps a tall B onto a few L1 sets). `ldb` is unused.
     public var bPanelStride: KExpr?
+    /// Applied to each element of C as it is finally stored (see `TileEpilogue`).
+    public var epilogue: TileEpilogue?
 
     public init(m: KExpr, n: KExpr, k: KExpr, a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr = 1,
-                b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool, bPanelStride: KExpr? = nil) {
+                b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool, bPanelStride: KExpr? = nil,
+                epilogue: TileEpilogue? = nil) {
+        self.epilogue = epilogue
         self.m = m; self.n = n; self.k = k
         self.a = a; self.aOffset = aOffset; self.aRowStride = aRowStride; self.aColStride = aColStride
         self.b = b; self.bOffset = bOffset; self.ldb = ldb
@@ -82,6 +86,25 @@ public struct TileMatmul: Hashable, Sendable {
 
     /// Columns per packed B panel (a multiple of every target's micro-kernel width).
     public static let panelWidth = 32
+}
+
+/// What a `TileMatmul` does to each element of C before storing it, while the tile is still
+/// in registers: `C[i, j] = activation(C[i, j] * scale[j] + shift[j])`, each part optional.
+/// A bias, an inference batch norm and the activation after them then cost no pass of their
+/// own over the row. Column j of a vector is `buffer[offset + j]`.
+public struct TileEpilogue: Hashable, Sendable {
+    public var scale: Int?, scaleOffset: KExpr
+    public var shift: Int?, shiftOffset: KExpr
+    public var activation: MathFn?
+
+    public init(scale: Int? = nil, scaleOffset: KExpr = 0, shift: Int? = nil, shiftOffset: KExpr = 0, activation: MathFn? = nil) {
+        self.scale = scale; self.scaleOffset = scaleOffset
+        self.shift = shift; self.shiftOffset = shiftOffset
+        self.activation = activation
+    }
+
+    /// Buffers it reads.
+    public var buffers: [Int] { [scale, shift].compactMap { $0 } }
 }
 
 /// One JIT-compiled function: `void name(i64 begin, i64 end, float** buffers)`. The outermost

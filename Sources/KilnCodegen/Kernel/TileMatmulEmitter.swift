@@ -30,14 +30,30 @@ final class TileMatmulEmitter {
         var key: String { [aRow, aCol, ldb, ldc].map { $0.map(String.init) ?? "x" }.joined(separator: "_") }
     }
 
+    /// A `TileEpilogue` at the call site: pointers to column 0 of its scale and shift.
+    struct Epilogue {
+        var scale: LLVMValueRef?, shift: LLVMValueRef?
+        var activation: MathFn?
+        /// What the row kernel compiles in (the pointers are its arguments).
+        var shape: Shape { Shape(scale: scale != nil, shift: shift != nil, activation: activation) }
+        struct Shape: Hashable {
+            var scale: Bool, shift: Bool, activation: MathFn?
+            var key: String { "_e" + (scale ? "s" : "") + (shift ? "t" : "") + (activation?.rawValue ?? "") }
+        }
+    }
+
     /// Emits the driver at the builder's position. Values are i64 and float pointers.
     func emitCall(fn: LLVMValueRef, mCount: LLVMValueRef, n: LLVMValueRef, k: LLVMValueRef,
                   a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
-                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanelStride: LLVMValueRef? = nil) {
+                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanelStride: LLVMValueRef? = nil,
+                  epilogue: Epilogue? = nil) {
         let bld = m.builder
         let nr = tile.nr
         let kernels = heights.map { rowKernel(rows: $0, strides: strides, accumulate: accumulate) }
         let accumulating = accumulate ? kernels : heights.map { rowKernel(rows: $0, strides: strides, accumulate: true) }
+        let shape = epilogue?.shape
+        let finishing = heights.map { rowKernel(rows: $0, strides: strides, accumulate: accumulate, epilogue: shape) }
+        let finishingAccumulated = heights.map { rowKernel(rows: $0, strides: strides, accumulate: true, epilogue: shape) }
         // for j0 in stride(0, n, NR)
         let pre = LLVMGetInsertBlock(bld)!
         let jHead = m.block(fn, "mm.j"), jBody = m.block(fn, "mm.jbody"), jExit = m.block(fn, "mm.jexit")
@@ -57,27 +73,41 @@ final class TileMatmulEmitter {
         let cj = m.gep(c, j0)
         // K in blocks of `kBlock`: a panel's block of B (kBlock x 32 floats) stays in L1 while
         // every row tile of A passes over it. The first block writes C (or adds, when the
-        // statement accumulates); later blocks add.
-        let firstLen = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, k, m.int(kBlock), "")!, k, m.int(kBlock), "")!
-        emitRowTiles(fn: fn, kernels: kernels, mCount: mCount, k: firstLen, a: a, aRow: aRow, aCol: aCol, b: bj, ldb: ldb,
-                     c: cj, ldc: ldc, nValid: nValid)
+        // statement accumulates); later blocks add; the last one applies the epilogue.
+        let nullPointer = LLVMConstNull(m.pointer(m.f32))!
+        let offset = { (p: LLVMValueRef?) in p.map { self.m.gep($0, j0) } ?? nullPointer }
+        let (scale, shift) = (offset(epilogue?.scale), offset(epilogue?.shift))
+        let tiles = { (kernels: [(LLVMValueRef, LLVMTypeRef)], k0: LLVMValueRef?, len: LLVMValueRef) in
+            self.emitRowTiles(fn: fn, kernels: kernels, mCount: mCount, k: len,
+                              a: k0.map { self.m.gep(a, LLVMBuildMul(bld, $0, aCol, "")!) } ?? a, aRow: aRow, aCol: aCol,
+                              b: k0.map { self.m.gep(bj, LLVMBuildMul(bld, $0, ldb, "")!) } ?? bj, ldb: ldb,
+                              c: cj, ldc: ldc, nValid: nValid, scale: scale, shift: shift)
+        }
+        let single = m.block(fn, "mm.single"), blocked = m.block(fn, "mm.blocked"), joined = m.block(fn, "mm.joined")
+        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLE, k, m.int(kBlock), "")!, single, blocked)
+        m.position(at: single)
+        tiles(finishing, nil, k)
+        LLVMBuildBr(bld, joined)
+        m.position(at: blocked)
+        tiles(kernels, nil, m.int(kBlock))
         let kPre = LLVMGetInsertBlock(bld)!
         let kHead = m.block(fn, "mm.k"), kBody = m.block(fn, "mm.kbody"), kExit = m.block(fn, "mm.kexit")
         LLVMBuildBr(bld, kHead)
         m.position(at: kHead)
         let k0 = LLVMBuildPhi(bld, m.i64, "k0")!
-        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, k0, k, "")!, kBody, kExit)
+        // Middle blocks while another full block follows.
+        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, LLVMBuildAdd(bld, k0, m.int(kBlock), "")!, k, "")!, kBody, kExit)
         m.position(at: kBody)
-        let kLeft = LLVMBuildSub(bld, k, k0, "")!
-        let kLen = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, kLeft, m.int(kBlock), "")!, kLeft, m.int(kBlock), "")!
-        emitRowTiles(fn: fn, kernels: accumulating, mCount: mCount, k: kLen, a: m.gep(a, LLVMBuildMul(bld, k0, aCol, "")!), aRow: aRow, aCol: aCol,
-                     b: m.gep(bj, LLVMBuildMul(bld, k0, ldb, "")!), ldb: ldb, c: cj, ldc: ldc, nValid: nValid)
+        tiles(accumulating, k0, m.int(kBlock))
         let kNext = LLVMBuildAdd(bld, k0, m.int(kBlock), "")!
         let kEnd = LLVMGetInsertBlock(bld)!
         LLVMBuildBr(bld, kHead)
         var kv: [LLVMValueRef?] = [m.int(kBlock), kNext], kb: [LLVMBasicBlockRef?] = [kPre, kEnd]
         LLVMAddIncoming(k0, &kv, &kb, 2)
         m.position(at: kExit)
+        tiles(finishingAccumulated, k0, LLVMBuildSub(bld, k, k0, "")!)
+        LLVMBuildBr(bld, joined)
+        m.position(at: joined)
         let jNext = LLVMBuildAdd(bld, j0, m.int(nr), "")!
         let jEnd = LLVMGetInsertBlock(bld)!
         LLVMBuildBr(bld, jHead)
@@ -90,14 +120,14 @@ final class TileMatmulEmitter {
     /// as fit, then one of each smaller height that fits.
     private func emitRowTiles(fn: LLVMValueRef, kernels: [(LLVMValueRef, LLVMTypeRef)], mCount: LLVMValueRef, k: LLVMValueRef,
                               a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
-                              c: LLVMValueRef, ldc: LLVMValueRef, nValid: LLVMValueRef) {
+                              c: LLVMValueRef, ldc: LLVMValueRef, nValid: LLVMValueRef, scale: LLVMValueRef, shift: LLVMValueRef) {
         let bld = m.builder
         var i0 = m.int(0)
         for (index, rows) in heights.enumerated() {
             let call = { (i: LLVMValueRef) in
                 let aPtr = self.m.gep(a, LLVMBuildMul(bld, i, aRow, "")!)
                 let cPtr = self.m.gep(c, LLVMBuildMul(bld, i, ldc, "")!)
-                _ = self.m.call(kernels[index], [k, aPtr, aRow, aCol, b, ldb, cPtr, ldc, nValid])
+                _ = self.m.call(kernels[index], [k, aPtr, aRow, aCol, b, ldb, cPtr, ldc, nValid, scale, shift])
                 return LLVMBuildAdd(bld, i, self.m.int(rows), "")!
             }
             let fits = { (at: LLVMValueRef) in
@@ -138,16 +168,16 @@ final class TileMatmulEmitter {
 
     /// `void kiln_mm_<rows>x<NR>_<strides>(k, a, aRow, aCol, b, ldb, c, ldc, nValid)`:
     /// C[0..<rows, 0..<nValid] (+)= A[rows x k] B[k x nValid].
-    private func rowKernel(rows: Int, strides: Strides, accumulate: Bool) -> (LLVMValueRef, LLVMTypeRef) {
-        let name = "kiln_mm_\(rows)x\(tile.nr)_\(strides.key)\(accumulate ? "_acc" : "")"
+    private func rowKernel(rows: Int, strides: Strides, accumulate: Bool, epilogue: Epilogue.Shape? = nil) -> (LLVMValueRef, LLVMTypeRef) {
+        let name = "kiln_mm_\(rows)x\(tile.nr)_\(strides.key)\(accumulate ? "_acc" : "")\(epilogue?.key ?? "")"
         let fp = m.pointer(m.f32)
-        let params = [m.i64, fp, m.i64, m.i64, fp, m.i64, fp, m.i64, m.i64]
+        let params = [m.i64, fp, m.i64, m.i64, fp, m.i64, fp, m.i64, m.i64, fp, fp]
         var ps: [LLVMTypeRef?] = params
         let type = ps.withUnsafeMutableBufferPointer { LLVMFunctionType(m.void, $0.baseAddress, UInt32(params.count), 0)! }
         if let fn = rowKernels[name] { return (fn, type) }
         let saved = LLVMGetInsertBlock(m.builder)
         defer { if let saved { m.position(at: saved) } }
-        let fn = m.function(name, returns: m.void, params, noalias: [1, 4, 6])
+        let fn = m.function(name, returns: m.void, params, noalias: [1, 4, 6, 9, 10])
         LLVMSetLinkage(fn, LLVMInternalLinkage)
         rowKernels[name] = fn
         let bld = m.builder
@@ -202,6 +232,13 @@ final class TileMatmulEmitter {
             LLVMAddIncoming(phi, &vals, &pb, 2)
             return phi
         }
+        // The epilogue's per-column vectors, loaded once per call.
+        let columns = { (i: Int) -> [LLVMValueRef] in
+            (0..<nv).map { v in self.m.call(loadFn, [self.m.vectorPointer(self.m.gep(arg(i), self.m.int(v * w)), w), align, masks[v], zero]) }
+        }
+        let scales = epilogue?.scale == true ? columns(9) : nil
+        let shifts = epilogue?.shift == true ? columns(10) : nil
+        let math = VectorMath(m: m, width: w)
         for r in 0..<rows {
             let cRow = m.gep(c, LLVMBuildMul(bld, m.int(r), ldc, "")!)
             for v in 0..<nv {
@@ -211,6 +248,9 @@ final class TileMatmulEmitter {
                 if accumulate {
                     value = LLVMBuildFAdd(bld, m.call(loadFn, [ptr, align, masks[v], zero]), result, "")!
                 }
+                if let scales { value = LLVMBuildFMul(bld, value, scales[v], "")! }
+                if let shifts { value = LLVMBuildFAdd(bld, value, shifts[v], "")! }
+                if let f = epilogue?.activation { value = math.apply(f, value) }
                 _ = m.call(storeFn, [value, ptr, align, masks[v]])
             }
         }

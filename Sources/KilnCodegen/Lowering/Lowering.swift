@@ -117,7 +117,7 @@ struct LowerContext {
             case .store(let b, let i, let e): used.insert(b); collect(i, &used); collect(e, &used)
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
-                used.formUnion([t.a, t.b, t.c])
+                used.formUnion([t.a, t.b, t.c] + (t.epilogue?.buffers ?? []))
                 for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanelStride.map { [$0] } ?? []) {
                     collect(e, &used)
                 }

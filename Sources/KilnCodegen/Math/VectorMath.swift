@@ -184,4 +184,27 @@ struct VectorMath {
 
     /// x * sigmoid(x).
     func silu(_ x: LLVMValueRef) -> LLVMValueRef { mul(x, sigmoid(x)) }
+
+    /// The elementwise function `fn` of x (scalar or vector, by this instance's width).
+    func apply(_ fn: MathFn, _ x: LLVMValueRef) -> LLVMValueRef {
+        switch fn {
+        case .neg: return LLVMBuildFNeg(b, x, "")!
+        case .exp: return exp(x)
+        case .log: return log(x)
+        case .sqrt: return unary("llvm.sqrt", x)
+        case .rsqrt: return div(c(1), unary("llvm.sqrt", x))
+        case .tanh: return tanh(x)
+        case .sigmoid: return sigmoid(x)
+        case .logsigmoid: return logSigmoid(x)
+        case .relu: return maximum(x, c(0))
+        case .relu6: return minimum(maximum(x, c(0)), c(6))
+        case .gelu: return gelu(x, tanhForm: false)
+        case .gelu_tanh: return gelu(x, tanhForm: true)
+        case .silu: return silu(x)
+        case .softplus: return softplus(x)
+        case .abs: return abs(x)
+        case .erf: return erf(x)
+        case .step: return select(lt(c(0), x), c(1), c(0))
+        }
+    }
 }
