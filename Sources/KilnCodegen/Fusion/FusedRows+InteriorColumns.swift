@@ -41,6 +41,19 @@ extension FusedRows {
                 .loop(c, .int(channels), parallel: false, [body(xv, cv, v)]),
             ])]
         }
-        return range(0..<interior.lowerBound, edge) + range(interior, mid) + range(interior.upperBound..<width, edge)
+        // Interior columns in groups of `unroll` adjacent pixels per channel vector: their taps
+        // load the same weights and overlapping inputs, which LLVM then loads once.
+        let unroll = 4
+        let groups = interior.count / unroll
+        var unrolled: [KStmt] = []
+        if groups > 0 {
+            let g = fresh("xg")
+            let pixels = (0..<unroll).map { KExpr.ivar(g) * .int(unroll) + .int(interior.lowerBound + $0) }
+            unrolled = [.loop(g, .int(groups), parallel: false, [
+                .loop(c, .int(channels), parallel: false, pixels.map { px in body(px, cv, mid.substituting(x, with: px)) }),
+            ])]
+        }
+        let rest = (interior.lowerBound + groups * unroll)..<interior.upperBound
+        return range(0..<interior.lowerBound, edge) + unrolled + range(rest, mid) + range(interior.upperBound..<width, edge)
     }
 }
