@@ -164,14 +164,26 @@ struct FusedRows {
         let src = argumentBuffer(w)
         let (jp, p, jj) = (fresh("jp"), fresh("p"), fresh("jj"))
         let col = KExpr.ivar(jp) * .int(pw) + .ivar(jj)
-        prologue.append(.loop(jp, .int(panels), parallel: false, [
-            .loop(p, .int(k), parallel: false, [
-                .loop(jj, .int(pw), parallel: false, [
-                    .store(buf, (.ivar(jp) * .int(k) + .ivar(p)) * .int(pw) + .ivar(jj),
-                           .select(.ilt(col, .int(n)), .load(src, .ivar(p) * .int(n) + .iop(.min, col, .int(n - 1))), .float(0))),
+        let dst = (KExpr.ivar(jp) * .int(k) + .ivar(p)) * .int(pw) + .ivar(jj)
+        // Whole panels are plain row copies (they vectorize); only a ragged last panel needs
+        // the clamped, zero-filled form, whose data-dependent address made the copy a gather.
+        let whole = n / pw
+        if whole > 0 {
+            prologue.append(.loop(jp, .int(whole), parallel: false, [
+                .loop(p, .int(k), parallel: false, [
+                    .loop(jj, .int(pw), parallel: false, [.store(buf, dst, .load(src, .ivar(p) * .int(n) + col))]),
                 ]),
-            ]),
-        ]))
+            ]))
+        }
+        if panels > whole {
+            let last = KExpr.int(whole * pw) + .ivar(jj)
+            let lastDst = (KExpr.int(whole * k) + .ivar(p)) * .int(pw) + .ivar(jj)
+            prologue.append(.loop(p, .int(k), parallel: false, [
+                .loop(jj, .int(pw), parallel: false, [
+                    .store(buf, lastDst, .select(.ilt(last, .int(n)), .load(src, .ivar(p) * .int(n) + .iop(.min, last, .int(n - 1))), .float(0))),
+                ]),
+            ]))
+        }
         packedWeights[w] = buf
         return buf
     }

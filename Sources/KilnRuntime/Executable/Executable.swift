@@ -36,6 +36,7 @@ public final class Executable: @unchecked Sendable {
     }
 
     public init(_ function: Function, kind: ExecutorKind = .compiled, threads: Int? = nil, target: HostTarget = .host) throws {
+        _ = ScratchMemory.configured
         try function.verify()
         // Before lowering: constants are materialized during lowering, so an absurd shape
         // must be refused here, not after.
