@@ -62,6 +62,9 @@ extension FusedRows {
                 ]),
             ])
 
+        case .channelReduce:
+            out += guarded(o, y, channelReduce(n, y: yv, x: x))
+
         case .normalization:
             out += guarded(o, y, try normalization(n, y: yv, x: x, c: c, prologue: &prologue, context: &context))
 

@@ -23,6 +23,8 @@ public struct RowSchedule: Sendable, Hashable {
         case normalization
         /// split / concat along channels.
         case channelCopy
+        /// reduce_sum / reduce_mean over the channels of each pixel (keepdims): one value per pixel.
+        case channelReduce
     }
 
     public let batch: Int
@@ -114,6 +116,12 @@ public struct RowSchedule: Sendable, Hashable {
                         throw PassError("\(node.op) along axis \(axis) is not a channel split")
                     }
                     steps.append(.channelCopy)
+                case .reduce_sum, .reduce_mean:
+                    let axes = node.attributes.ints("axes")
+                    guard node.attributes.bool("keepdims"), axes == [-1] || axes == [out.count - 1] else {
+                        throw PassError("\(node.op) over axes \(axes) is not a reduction over the channels of each pixel")
+                    }
+                    steps.append(.channelReduce)
                 default:
                     throw PassError("\(node.op) is not fused by the row schedule")
                 }

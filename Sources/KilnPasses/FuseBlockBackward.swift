@@ -1,0 +1,61 @@
+import KilnIR
+
+/// `fuse-block-backward`: in a training graph whose forward blocks were fused by
+/// `fuse-residual-blocks`, groups the backward nodes that work row by row on a block's image
+/// shape (the data gradient through pointwise ops, activations, layer-norm statistics and
+/// `dy . w^T` matmuls) into `fused` ops with the same row schedule as the forward, so each
+/// group runs as one kernel instead of one kernel per op. Weight gradients (reductions over
+/// all pixels) and k x k convolution backward stay separate kernels; the notes list them.
+///
+/// Option `fuse-block-backward` = `on` (default) or `off`.
+public struct FuseBlockBackward: Pass {
+    public var name: String { "fuse-block-backward" }
+    public init() {}
+
+    public func run(_ function: Function, context: PassContext) throws -> PassResult {
+        let mode = context.options["fuse-block-backward"] ?? "on"
+        guard ["on", "off"].contains(mode) else { throw PassError("fuse-block-backward=\(mode): choose on or off") }
+        let forward = function.nodes.filter { $0.op == .fused && $0.attributes.symbol("schedule") == "rows" }
+        guard !forward.isEmpty else { return PassResult(function: function, notes: []) }
+        var leads: [[Int]] = []
+        for n in forward {
+            let s = function.type(of: n.outputs[0]).shape
+            if s.count == 4, !leads.contains(Array(s.dropLast())) { leads.append(Array(s.dropLast())) }
+        }
+        guard mode == "on" else { return PassResult(function: function, notes: ["off: the backward runs op by op"]) }
+        var f = function
+        var notes: [String] = []
+        var count = 0
+        for lead in leads {
+            let regions = BackwardRegionFinder.regions(in: f, lead: lead)
+            var chosen: [(BackwardRegion, Node)] = []
+            for region in regions {
+                let label = "backward region \(count) (\(region.nodes.count) ops: " + region.nodes.map { f.nodes[$0].op.rawValue }.joined(separator: " ") + ")"
+                count += 1
+                let block = ResidualBlock(nodes: region.nodes, input: f.nodes[region.nodes[0]].inputs[0],
+                                          output: region.exports[0], exports: Array(region.exports.dropFirst()))
+                let body = ResidualBlockMatcher.body(of: block, in: f, name: "\(f.name)_bwd\(count - 1)")
+                let schedule: RowSchedule
+                do { schedule = try RowSchedule(body: body) } catch {
+                    notes.append("\(label): not fused: \(error)")
+                    continue
+                }
+                let e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+                let attrs: Attributes = [
+                    "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(1), "direction": .symbol("backward"),
+                ]
+                let outerInputs = body.arguments.map { a in f.value(named: body.name(of: a))! }
+                notes.append("\(label): fused into one kernel; returns " + region.exports.map { "%" + f.name(of: $0) }.joined(separator: " ") +
+                             "; \(schedule.batch) x \(e.bands) tiles, scratch \(e.scratchBytes / 1024) KiB per thread")
+                chosen.append((region, Node(op: .fused, inputs: outerInputs, outputs: region.exports, attributes: attrs, regions: [body])))
+            }
+            f = try BackwardRegionFinder.contract(chosen, in: f)
+        }
+        let left = f.nodes.filter { $0.op != .fused && $0.op != .constant && $0.op != .reshape }
+        if count > 0 {
+            let ops = Dictionary(grouping: left.map(\.op.rawValue), by: { $0 }).map { "\($0.key) \($0.value.count)" }.sorted()
+            notes.append("left as separate kernels (weight gradients, reductions over pixels, convolution backward, loss): " + ops.joined(separator: ", "))
+        }
+        return PassResult(function: f, notes: notes)
+    }
+}

@@ -1,0 +1,122 @@
+import KilnIR
+
+/// A group of backward nodes that can run as one row-scheduled kernel: every node maps rows
+/// of one image shape `[B, H, W, *]` to rows of the same shape, and no path leaves the group
+/// and comes back (so the group can become one node).
+public struct BackwardRegion: Sendable {
+    /// Node indices in the function, in order.
+    public var nodes: [Int]
+    /// Values computed inside and read outside (or returned): the fused op's results.
+    public var exports: [ValueID]
+}
+
+/// Finds backward regions in a training graph, after `fuse-residual-blocks`.
+public enum BackwardRegionFinder {
+    /// Whether node `n` of `f` can run row by row on images of leading shape `lead`
+    /// (`[B, H, W]`): elementwise ops, per-pixel channel reductions, and `linear` with a
+    /// weight computed outside the rows (the data gradient `dy . w^T`).
+    static func isRowNode(_ n: Node, in f: Function, lead: [Int]) -> Bool {
+        func rows(_ v: ValueID) -> Bool { let s = f.type(of: v).shape; return s.count == lead.count + 1 && Array(s.dropLast()) == lead }
+        guard n.outputs.count == 1, rows(n.outputs[0]), f.type(of: n.outputs[0]).dtype == .f32 else { return false }
+        switch n.op.info.category {
+        case .unary: return rows(n.inputs[0])
+        case .binary: return n.inputs.contains(where: rows)
+        default: break
+        }
+        switch n.op {
+        case .linear: return rows(n.inputs[0]) && f.type(of: n.inputs[1]).rank == 2
+        case .reduce_sum, .reduce_mean:
+            let axes = n.attributes.ints("axes")
+            return rows(n.inputs[0]) && n.attributes.bool("keepdims") && (axes == [-1] || axes == [lead.count])
+        default: return false
+        }
+    }
+
+    /// Regions over the nodes after the first fused forward block, greedily in program order:
+    /// a row node joins the open region unless one of its operands depends on the region
+    /// through a node outside it (that would make a cycle); then a new region starts. Nodes
+    /// that read nothing from their region and feed nothing in it are dropped again (they
+    /// would only add an export), and regions of fewer than `minimumNodes` are not kept.
+    public static func regions(in f: Function, lead: [Int], minimumNodes: Int = 3) -> [BackwardRegion] {
+        guard let firstFused = f.nodes.firstIndex(where: { $0.op == .fused }) else { return [] }
+        let producers = f.producers()
+        var found: [[Int]] = []
+        var region = Set<Int>(), tainted = Set<Int>()
+        func close() {
+            if !region.isEmpty { found.append(region.sorted()) }
+            region = []; tainted = []
+        }
+        for i in f.nodes.indices where i > firstFused {
+            let n = f.nodes[i]
+            let fromRegionOrTaint = n.inputs.compactMap { producers[$0.index] }.filter { region.contains($0) || tainted.contains($0) }
+            if isRowNode(n, in: f, lead: lead) {
+                if fromRegionOrTaint.contains(where: { tainted.contains($0) }) { close() }
+                region.insert(i)
+            } else if !fromRegionOrTaint.isEmpty {
+                tainted.insert(i)
+            }
+        }
+        close()
+        let users = f.users(), results = Set(f.results)
+        return found.compactMap { nodes in
+            var keep = Set(nodes)
+            var changed = true
+            while changed {
+                changed = false
+                for i in keep.sorted() {
+                    let n = f.nodes[i]
+                    let readsInside = n.inputs.contains { producers[$0.index].map(keep.contains) ?? false }
+                    let feedsInside = users[n.outputs[0].index].contains(where: keep.contains)
+                    if !readsInside && !feedsInside { keep.remove(i); changed = true }
+                }
+            }
+            guard keep.count >= minimumNodes else { return nil }
+            let ordered = keep.sorted()
+            let exports = ordered.flatMap { f.nodes[$0].outputs }.filter { o in
+                results.contains(o) || users[o.index].contains { !keep.contains($0) }
+            }
+            guard !exports.isEmpty else { return nil }
+            return BackwardRegion(nodes: ordered, exports: exports)
+        }
+    }
+}
+
+extension BackwardRegionFinder {
+    /// `f` with each region's nodes replaced by its fused node. Nodes are put back in a
+    /// topological order that keeps the original order where it can (the fused node takes its
+    /// region's last position), since an outside reader of an export may sit between region nodes.
+    static func contract(_ chosen: [(BackwardRegion, Node)], in f: Function) throws -> Function {
+        guard !chosen.isEmpty else { return f }
+        // Items: (position, node). Region nodes collapse into one item at the region's last index.
+        var inRegion: [Int: Int] = [:]
+        for (r, (region, _)) in chosen.enumerated() { for i in region.nodes { inRegion[i] = r } }
+        var items: [(position: Int, node: Node)] = []
+        for (i, n) in f.nodes.enumerated() where inRegion[i] == nil { items.append((i, n)) }
+        for (region, node) in chosen { items.append((region.nodes.last!, node)) }
+        items.sort { $0.position < $1.position }
+        // Kahn's algorithm, always taking the ready item with the smallest position.
+        var producer: [ValueID: Int] = [:]
+        for (k, it) in items.enumerated() { for o in it.node.outputs { producer[o] = k } }
+        var waiting = [Int](repeating: 0, count: items.count)
+        var readers = [[Int]](repeating: [], count: items.count)
+        for (k, it) in items.enumerated() {
+            for p in Set(it.node.inputs.compactMap { producer[$0] }) where p != k {
+                waiting[k] += 1
+                readers[p].append(k)
+            }
+        }
+        var ready = Set(items.indices.filter { waiting[$0] == 0 })
+        var g = f
+        g.nodes = []
+        while let k = ready.min(by: { items[$0].position < items[$1].position }) {
+            ready.remove(k)
+            g.nodes.append(items[k].node)
+            for r in readers[k] {
+                waiting[r] -= 1
+                if waiting[r] == 0 { ready.insert(r) }
+            }
+        }
+        guard g.nodes.count == items.count else { throw PassError("fuse-block-backward: a backward region would form a cycle") }
+        return g
+    }
+}
