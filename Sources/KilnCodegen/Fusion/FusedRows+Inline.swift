@@ -79,7 +79,9 @@ extension FusedRows {
             for dx in 0..<kw {
                 let xx = x - .int(left) + .int(dx)
                 let col = KExpr.iop(.min, .iop(.max, xx, 0), .int(width - 1)) * .int(ch)
-                let weight = KExpr.load(w, .int((dy * kw + dx) * ch) + c)
+                // conv2d_backward_input (the transposed depthwise convolution) reads the kernel flipped.
+                let tap = n.op == .conv2d_backward_input ? (kh - 1 - dy) * kw + (kw - 1 - dx) : dy * kw + dx
+                let weight = KExpr.load(w, .int(tap * ch) + c)
                 let valid = KCond.and(rowValid, .and(.ige(xx, 0), .ilt(xx, .int(width))))
                 sum = .fop(.add, sum, .fop(.mul, .load(ib, ibase + col + c), .select(valid, weight, .float(0))))
             }

@@ -25,6 +25,11 @@ public enum BackwardRegionFinder {
         }
         switch n.op {
         case .linear: return rows(n.inputs[0]) && f.type(of: n.inputs[1]).rank == 2
+        case .conv2d_backward_input:
+            // Depthwise, same size: a k x k convolution of dy with the flipped kernel (a ring of rows).
+            let a = n.attributes, w = f.type(of: n.inputs[1]).shape, pad = a.ints("padding"), ch = f.type(of: n.outputs[0]).shape.last!
+            return rows(n.inputs[0]) && w.count == 4 && a.int("groups") == ch && a.ints("stride") == [1, 1] && a.ints("dilation") == [1, 1]
+                && pad[0] + pad[1] == w[0] - 1 && pad[2] + pad[3] == w[1] - 1
         case .reduce_sum, .reduce_mean:
             let axes = n.attributes.ints("axes")
             return rows(n.inputs[0]) && n.attributes.bool("keepdims") && (axes == [-1] || axes == [lead.count])

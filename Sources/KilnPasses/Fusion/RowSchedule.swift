@@ -116,6 +116,19 @@ public struct RowSchedule: Sendable, Hashable {
                         throw PassError("\(node.op) along axis \(axis) is not a channel split")
                     }
                     steps.append(.channelCopy)
+                case .conv2d_backward_input:
+                    // The input gradient of a depthwise k x k convolution that keeps the image
+                    // size is a depthwise convolution of dy with the flipped kernel.
+                    guard out.count == 4, operandsAreParams() else { throw PassError("conv2d_backward_input with a computed weight") }
+                    let a = node.attributes
+                    let w = body.type(of: node.inputs[1]).shape
+                    let (kh, kw) = (w[0], w[1]), pad = a.ints("padding")
+                    let ch = channels[node.outputs[0].index]
+                    guard a.int("groups") == ch, channels[first] == ch, a.ints("stride") == [1, 1], a.ints("dilation") == [1, 1],
+                          pad[0] + pad[1] == kh - 1, pad[2] + pad[3] == kw - 1 else {
+                        throw PassError("conv2d_backward_input that is not a same-size depthwise convolution")
+                    }
+                    steps.append(.depthwise(kh: kh, kw: kw, top: kh - 1 - pad[0], left: kw - 1 - pad[2]))
                 case .reduce_sum, .reduce_mean:
                     let axes = node.attributes.ints("axes")
                     guard node.attributes.bool("keepdims"), axes == [-1] || axes == [out.count - 1] else {
