@@ -16,7 +16,10 @@ public struct FuseBlockBackward: Pass {
         let mode = context.options["fuse-block-backward"] ?? "on"
         guard ["on", "off"].contains(mode) else { throw PassError("fuse-block-backward=\(mode): choose on or off") }
         let forward = function.nodes.filter { $0.op == .fused && $0.attributes.symbol("schedule") == "rows" }
-        guard !forward.isEmpty else { return PassResult(function: function, notes: []) }
+        guard !forward.isEmpty else {
+            let training = function.nodes.contains { [.conv2d_backward_input, .conv2d_backward_weight].contains($0.op) }
+            return PassResult(function: function, notes: training ? ["no fused forward block: the backward runs op by op"] : [])
+        }
         var leads: [[Int]] = []
         for n in forward {
             let s = function.type(of: n.outputs[0]).shape
@@ -51,10 +54,16 @@ public struct FuseBlockBackward: Pass {
             }
             f = try BackwardRegionFinder.contract(chosen, in: f)
         }
-        let left = f.nodes.filter { $0.op != .fused && $0.op != .constant && $0.op != .reshape }
-        if count > 0 {
-            let ops = Dictionary(grouping: left.map(\.op.rawValue), by: { $0 }).map { "\($0.key) \($0.value.count)" }.sorted()
-            notes.append("left as separate kernels (weight gradients, reductions over pixels, convolution backward, loss): " + ops.joined(separator: ", "))
+        // What is left after the first fused block, grouped by reason.
+        if count > 0, let lead = leads.first, let first = f.nodes.firstIndex(where: { $0.op == .fused }) {
+            var byReason: [String: [String]] = [:]
+            for n in f.nodes[(first + 1)...] where n.op != .fused && n.op != .constant && n.op != .reshape {
+                byReason[BackwardRegionFinder.reason(n, in: f, lead: lead) ?? "row op outside any region (loss or a lone op)", default: []].append(n.op.rawValue)
+            }
+            for (why, ops) in byReason.sorted(by: { $0.key < $1.key }) {
+                let counted = Dictionary(grouping: ops, by: { $0 }).map { "\($0.key) \($0.value.count)" }.sorted()
+                notes.append("not fused: " + counted.joined(separator: ", ") + ": " + why)
+            }
         }
         return PassResult(function: f, notes: notes)
     }

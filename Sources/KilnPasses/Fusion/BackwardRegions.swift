@@ -37,6 +37,23 @@ public enum BackwardRegionFinder {
         }
     }
 
+    /// Why node `n` does not run row by row (for the pass's notes), or nil when it does.
+    public static func reason(_ n: Node, in f: Function, lead: [Int]) -> String? {
+        if isRowNode(n, in: f, lead: lead) { return nil }
+        let out = f.type(of: n.outputs[0]).shape
+        switch n.op {
+        case .conv2d_backward_weight: return "weight gradient (a reduction over all pixels)"
+        case .matmul: return "matmul over all pixels (weight gradient)"
+        case .permute: return "transpose (feeds a weight gradient)"
+        case .reduce_sum, .reduce_mean: return "reduction over pixels (bias, scale or loss)"
+        case .conv2d_backward_input: return "convolution input gradient that is not a same-size depthwise convolution"
+        case .broadcast, .constant, .reshape: return "layout or constant (no kernel of its own, or a fill)"
+        default:
+            if out.count != lead.count + 1 || Array(out.dropLast()) != lead { return "output \(f.type(of: n.outputs[0])) is not made of image rows" }
+            return "\(n.op) is not run row by row"
+        }
+    }
+
     /// Regions over the nodes after the first fused forward block, greedily in program order:
     /// a row node joins the open region unless one of its operands depends on the region
     /// through a node outside it (that would make a cycle); then a new region starts. Nodes
