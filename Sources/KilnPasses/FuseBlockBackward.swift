@@ -30,6 +30,8 @@ public struct FuseBlockBackward: Pass {
         var notes: [String] = []
         var count = 0
         for lead in leads {
+            let rewritten = BackwardRewrites.pixelReductions(in: &f, lead: lead)
+            if rewritten > 0 { notes.append("\(rewritten) weight/bias gradient(s) over flattened pixels rewritten as reductions over image rows") }
             let regions = BackwardRegionFinder.regions(in: f, lead: lead)
             var chosen: [(BackwardRegion, Node)] = []
             for region in regions {
@@ -43,7 +45,13 @@ public struct FuseBlockBackward: Pass {
                     notes.append("\(label): not fused: \(error)")
                     continue
                 }
-                let e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+                var e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+                // Every tile keeps partial sums of the pixel reductions: no more tiles than the threads need.
+                let reduces = schedule.steps.contains { if case .pixelReduce = $0 { return true }; return false }
+                if reduces {
+                    let threads = max(context.threads, 1)
+                    e.bands = schedule.batch >= threads ? 1 : min((threads + schedule.batch - 1) / schedule.batch, schedule.rows)
+                }
                 let attrs: Attributes = [
                     "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(1), "direction": .symbol("backward"),
                 ]

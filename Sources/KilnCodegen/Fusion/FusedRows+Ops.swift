@@ -62,6 +62,9 @@ extension FusedRows {
                 ]),
             ])
 
+        case .pixelReduce:
+            throw CodegenError("a reduction over pixels is emitted by the fused-rows lowering, not per node")
+
         case .channelReduce:
             out += guarded(o, y, channelReduce(n, y: yv, x: x))
 

@@ -17,6 +17,7 @@ public enum BackwardRegionFinder {
     /// weight computed outside the rows (the data gradient `dy . w^T`).
     static func isRowNode(_ n: Node, in f: Function, lead: [Int]) -> Bool {
         func rows(_ v: ValueID) -> Bool { let s = f.type(of: v).shape; return s.count == lead.count + 1 && Array(s.dropLast()) == lead }
+        if isPixelReduction(n, in: f, lead: lead) { return true }
         guard n.outputs.count == 1, rows(n.outputs[0]), f.type(of: n.outputs[0]).dtype == .f32 else { return false }
         switch n.op.info.category {
         case .unary: return rows(n.inputs[0])
@@ -37,6 +38,26 @@ public enum BackwardRegionFinder {
         }
     }
 
+    /// Whether `n` reduces image rows over every pixel in a way a row kernel accumulates per
+    /// tile: reduce_sum over [B, H, W], or the weight gradient of a same-size 1x1 dense or
+    /// k x k depthwise convolution.
+    static func isPixelReduction(_ n: Node, in f: Function, lead: [Int]) -> Bool {
+        func rows(_ v: ValueID) -> Bool { let s = f.type(of: v).shape; return s.count == lead.count + 1 && Array(s.dropLast()) == lead }
+        guard n.outputs.count == 1, let first = n.inputs.first, rows(first) else { return false }
+        switch n.op {
+        case .reduce_sum:
+            return n.attributes.ints("axes") == Array(0..<lead.count) && !n.attributes.bool("keepdims")
+        case .conv2d_backward_weight:
+            let a = n.attributes, k = a.ints("kernel"), pad = a.ints("padding"), groups = a.int("groups")
+            let (cin, cout) = (f.type(of: first).shape.last!, f.type(of: n.inputs[1]).shape.last!)
+            guard lead.count == 3, rows(n.inputs[1]), a.ints("stride") == [1, 1], a.ints("dilation") == [1, 1],
+                  pad[0] + pad[1] == k[0] - 1, pad[2] + pad[3] == k[1] - 1 else { return false }
+            return (groups == 1 && k == [1, 1]) || (groups == cin && cin == cout)
+        default:
+            return false
+        }
+    }
+
     /// Why node `n` does not run row by row (for the pass's notes), or nil when it does.
     public static func reason(_ n: Node, in f: Function, lead: [Int]) -> String? {
         if isRowNode(n, in: f, lead: lead) { return nil }
@@ -44,7 +65,7 @@ public enum BackwardRegionFinder {
         switch n.op {
         case .conv2d_backward_weight: return "weight gradient (a reduction over all pixels)"
         case .matmul: return "matmul over all pixels (weight gradient)"
-        case .permute: return "transpose (feeds a weight gradient)"
+        case .permute: return "transpose (of a weight, for a dy . w^T row matmul)"
         case .reduce_sum, .reduce_mean: return "reduction over pixels (bias, scale or loss)"
         case .conv2d_backward_input: return "convolution input gradient that is not a same-size depthwise convolution"
         case .broadcast, .constant, .reshape: return "layout or constant (no kernel of its own, or a fill)"
@@ -97,8 +118,11 @@ public enum BackwardRegionFinder {
             let exports = ordered.flatMap { f.nodes[$0].outputs }.filter { o in
                 results.contains(o) || users[o.index].contains { !keep.contains($0) }
             }
-            guard !exports.isEmpty else { return nil }
-            return BackwardRegion(nodes: ordered, exports: exports)
+            let lead1 = lead.count + 1
+            let exportsSorted = exports.filter { f.type(of: $0).rank == lead1 && Array(f.type(of: $0).shape.dropLast()) == lead }
+                + exports.filter { !(f.type(of: $0).rank == lead1 && Array(f.type(of: $0).shape.dropLast()) == lead) }
+            guard !exportsSorted.isEmpty else { return nil }
+            return BackwardRegion(nodes: ordered, exports: exportsSorted)
         }
     }
 }
