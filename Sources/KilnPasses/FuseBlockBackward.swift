@@ -56,7 +56,16 @@ public struct FuseBlockBackward: Pass {
                     "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(1), "direction": .symbol("backward"),
                 ]
                 let outerInputs = body.arguments.map { a in f.value(named: body.name(of: a))! }
-                notes.append("\(label): fused into one kernel; returns " + region.exports.map { "%" + f.name(of: $0) }.joined(separator: " ") +
+                // What the backward kernel reads from the forward pass (the saved values).
+                let producers = f.producers()
+                let saved = outerInputs.filter { v in
+                    guard let p = producers[v.index] else { return f.role(of: v) != .param && f.inputs.contains(v) }
+                    return f.nodes[p].op == .fused && f.nodes[p].attributes.symbol("direction") != "backward"
+                }
+                let reductions = schedule.steps.filter { if case .pixelReduce = $0 { return true }; return false }.count
+                notes.append("\(label): fused into one kernel" + (reductions > 0 ? " plus one that adds the per-tile partial sums of its \(reductions) reductions over pixels" : "") +
+                             "; reads from the forward pass " + saved.map { "%" + f.name(of: $0) }.joined(separator: " ") +
+                             "; returns " + region.exports.map { "%" + f.name(of: $0) }.joined(separator: " ") +
                              "; \(schedule.batch) x \(e.bands) tiles, scratch \(e.scratchBytes / 1024) KiB per thread")
                 chosen.append((region, Node(op: .fused, inputs: outerInputs, outputs: region.exports, attributes: attrs, regions: [body])))
             }

@@ -13,7 +13,11 @@ final class RunProfileTests: XCTestCase {
         let steps = Int(lines[header].split(separator: " ")[1])!
         XCTAssertEqual(byOp - header - 2, steps, "one row per step")
         XCTAssertTrue(lines[(header + 2)..<byOp].contains { $0.contains("fused_rows") }, "the fused forward block is a step")
-        XCTAssertTrue(lines[(header + 2)..<byOp].contains { $0.contains("gemm ") }, "backward GEMM calls are steps")
+        XCTAssertTrue(lines[(header + 2)..<byOp].contains { $0.contains("fused_reduce") }, "the fused backward's partial-sum reduction is a step")
+        // The unfused executor's GEMM calls are steps too, with a rate.
+        let u = try CLIProcessTests.run(["run", "convnext-block", "--shape", "1x8x8x96", "--grad", "--profile", "--unfused", "--threads", "1"])
+        XCTAssertEqual(u.status, 0, u.stderr)
+        XCTAssertTrue(u.stdout.split(separator: "\n").contains { $0.contains("gemm ") && !$0.hasSuffix("-") }, u.stdout)
         // Results: the loss, then one gradient per parameter (9 for the ConvNeXt block).
         XCTAssertEqual(lines.filter { $0.hasPrefix("result ") }.count, 10)
     }
