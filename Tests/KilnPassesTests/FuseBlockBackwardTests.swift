@@ -28,7 +28,7 @@ final class FuseBlockBackwardTests: XCTestCase {
     /// Fuses the training graph, expects one backward region compiled to one kernel and
     /// `kernels` kernels plus GEMM calls in the whole program, and compares every result with
     /// the fp64 interpreter and the unfused executor at 1 and 2 threads.
-    func check(_ name: String, _ input: TensorType, kernels: Int, tol: Float = 2e-5, line: UInt = #line) throws {
+    func check(_ name: String, _ input: TensorType, kernels: Int, tol: Float = 2e-5, avx2: Bool = false, line: UInt = #line) throws {
         let (m, g) = try training(name, input)
         let r = try fused(g)
         let backward = r.function.nodes.filter { $0.op == .fused && $0.attributes.symbol("direction") == "backward" }
@@ -53,11 +53,18 @@ final class FuseBlockBackwardTests: XCTestCase {
                 XCTAssertLessThanOrEqual(scaledError(viaBody[i].floats, want[i].floats), tol, "result \(i): the interpreter runs the fused bodies", line: line)
             }
         }
+        // The same kernels built for an AVX2-only machine (8-wide vectors, 6 x 16 tiles).
+        if avx2 && HostTarget.host.features.contains("+avx2") {
+            let got = try Executable(r.function, kind: .compiled, threads: 2, target: .avx2).run(ins)
+            for (i, result) in got.enumerated() {
+                XCTAssertLessThanOrEqual(scaledError(result.floats, want[i].floats), tol, "result \(i) of \(name) on AVX2", line: line)
+            }
+        }
     }
 
-    func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96), kernels: 11) }
+    func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96), kernels: 11, avx2: true) }
     func testConvNeXtBatchThreeOddRows() throws { try check("convnext-block", .f32(3, 7, 5, 96), kernels: 11) }
-    func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(3, 9, 7, 24), kernels: 29) }
+    func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(3, 9, 7, 24), kernels: 29, avx2: true) }
     func testMobileNetV2BatchOne() throws { try check("mobilenetv2-block", .f32(1, 5, 11, 24), kernels: 29) }
 
     /// The notes say what stays outside the backward kernel and why.
