@@ -20,6 +20,10 @@ extension VJP {
             attrs = ["stride": a["stride"]!, "padding": a["padding"]!, "dilation": a["dilation"]!, "groups": a["groups"]!]
         }
         let x4 = c.shape(x), w4 = c.shape(w)
+        if w4[0] == 1, w4[1] == 1, attrs["groups"] == .int(1), attrs["stride"] == .ints([1, 1]),
+           attrs["padding"] == .ints([0, 0, 0, 0]) {
+            return try pointwiseConvolution(n, x: x, w: w, g: gy, c)
+        }
         var inAttrs = attrs, wAttrs = attrs
         inAttrs["input_size"] = .ints([x4[1], x4[2]])
         wAttrs["kernel"] = .ints([w4[0], w4[1]])
@@ -32,6 +36,23 @@ extension VJP {
 }
 
 extension VJP {
+    /// A 1x1 convolution (stride 1, no padding, one group) is a matmul over pixels, so its
+    /// backward is too: dx = g . w^T as a `linear` on g's shape (row by row, so
+    /// `fuse-block-backward` can keep it in the block's backward kernel) and
+    /// dw = x^T . g as one GEMM over all pixels.
+    static func pointwiseConvolution(_ n: Node, x: ValueID, w: ValueID, g: ValueID, _ c: GradContext) throws -> [ValueID?] {
+        let ws = c.shape(w), cin = ws[2], cout = ws[3]
+        let pixels = c.type(x).elementCount / cin
+        let w2 = try c.reshape(w, [cin, cout])
+        let wt = try c.op(.permute, [w2], ["perm": .ints([1, 0])])
+        let dx = try c.reshape(try c.op(.linear, [g, wt]), c.shape(n.inputs[0]))
+        let xt = try c.op(.permute, [try c.reshape(x, [pixels, cin])], ["perm": .ints([1, 0])])
+        let dw = try c.reshape(try c.op(.matmul, [xt, try c.reshape(g, [pixels, cout])]), c.shape(n.inputs[1]))
+        var result: [ValueID?] = [dx, dw]
+        if n.inputs.count > 2 { result.append(try c.sum(g, axes: Array(0..<(c.shape(g).count - 1)), keepdims: false)) }
+        return result
+    }
+
     /// max_pool2d routes to each window's first maximum; avg_pool2d is the transpose of a
     /// depthwise all-ones convolution applied to grad / (in-bounds count); embedding scatters
     /// rows back into the table (the ids get no cotangent).

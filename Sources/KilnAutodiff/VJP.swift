@@ -104,7 +104,9 @@ enum VJP {
         let (x, w) = (n.inputs[0], n.inputs[1])
         let k = c.shape(w)[0], out = c.shape(w)[1], rows = c.type(x).elementCount / k
         let g2 = try c.reshape(g, [rows, out]), x2 = try c.reshape(x, [rows, k])
-        let dx = try c.reshape(try c.op(.matmul, [g2, try transposeLast(w)]), c.shape(x))
+        // dx = g . w^T as a `linear` on g's own shape (no bias): no reshapes on the data path,
+        // so the backward of a row-fused block stays row by row (`fuse-block-backward`).
+        let dx = try c.op(.linear, [g, try transposeLast(w)])
         let dw = try c.op(.matmul, [try transposeLast(x2), g2])
         var result: [ValueID?] = [dx, dw]
         if n.inputs.count > 2 { result.append(try c.sum(g2, axes: [0], keepdims: false)) }

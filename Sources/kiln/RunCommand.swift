@@ -20,6 +20,13 @@ struct RunCommand: ParsableCommand {
           kiln run IR/models/ffn-block.kir --params ffn.safetensors --input x=x.npy --output y.npy
           kiln run gla-block --shape 1x64x512 --interpret --fp64
           kiln run convnext-block --unfused --threads 1
+          kiln run convnext-block --shape 8x56x56x96 --grad --profile --threads 2
+
+        --grad runs the training graph instead: the loss sum(y * y) / 2 of the first result
+        (a scalar result is its own loss), so the output cotangent is y, and the gradient of
+        every parameter (the results are the loss, then the gradients). --profile prints the
+        median time of every kernel and GEMM call (over --repeat runs, at least 5) with its
+        share of the total, and a summary per op.
         """
     )
 
@@ -51,7 +58,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Run N times and report the median time (the first run is a warm-up).")
     var repeatCount: Int = 1
 
+    @Flag(help: "Run the training graph: loss sum(y*y)/2 (forward) and the gradient of every parameter (backward).")
+    var grad = false
+
+    @Flag(help: "Print the median time of each kernel and GEMM call, and a summary per op (compiled and unfused executors).")
+    var profile = false
+
     func validate() throws {
+        if profile && (interpret || fp64) { throw ValidationError("--profile times compiled kernels; it does not apply to --interpret") }
         if [compiled, unfused, interpret || fp64].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --compiled, --unfused, --interpret")
         }
@@ -62,7 +76,12 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let model = try options.load()
-            let f = model.function
+            var f = model.function
+            if grad {
+                let (lossFn, how) = try LossFunction.wrap(f)
+                f = try gradient(of: lossFn, wrt: lossFn.params.map { lossFn.name(of: $0) })
+                note("--grad: loss = \(how); results: the loss, then the gradient of each of \(lossFn.params.count) parameters")
+            }
             let (paramValues, given) = try files.load(for: f)
             let bound = try ArgumentBinder.bind(function: f, params: paramValues, defaults: model.parameters,
                                                 inputs: given, paramsFile: files.params ?? "params", seed: options.seed)
@@ -98,6 +117,7 @@ struct RunCommand: ParsableCommand {
                     cpu.append(threadCPUSeconds() - cpuStart)
                 }
                 results = out
+                if profile { printProfile(try exe.profileSteps(bound.values, repeats: max(repeatCount, 5))) }
                 if repeatCount > 1 { times.removeFirst(); cpu.removeFirst() }
                 let median = times.sorted()[times.count / 2]
                 // On one thread every kernel runs on this thread, so its CPU time is the run's

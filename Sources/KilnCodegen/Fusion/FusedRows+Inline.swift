@@ -81,7 +81,9 @@ extension FusedRows {
             var sum: KExpr?
             for dx in 0..<kw {
                 let xx = x - .int(left) + .int(dx)
-                let weight = KExpr.load(w, .int((dy * kw + dx) * ch) + c)
+                // conv2d_backward_input (the transposed depthwise convolution) reads the kernel flipped.
+                let tap = n.op == .conv2d_backward_input ? (kh - 1 - dy) * kw + (kw - 1 - dx) : dy * kw + dx
+                let weight = KExpr.load(w, .int(tap * ch) + c)
                 let term: KExpr
                 if interiorOnly {
                     term = .fop(.mul, .load(ib, ibase + xx * .int(ch) + c), .select(rowValid, weight, .float(0)))

@@ -67,6 +67,12 @@ extension FusedRows {
                 ]),
             ])
 
+        case .pixelReduce:
+            throw CodegenError("a reduction over pixels is emitted by the fused-rows lowering, not per node")
+
+        case .channelReduce:
+            out += guarded(o, y, channelReduce(n, y: yv, x: x))
+
         case .normalization:
             out += guarded(o, y, try normalization(n, y: yv, x: x, c: c, prologue: &prologue, context: &context))
 

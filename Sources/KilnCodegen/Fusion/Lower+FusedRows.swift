@@ -28,7 +28,21 @@ extension LowerContext {
             for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
         }
         rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: Set(slices.keys))
-        for n in body.nodes {
+        // Reductions over every pixel (backward kernels): per-tile partial sums, added by a second kernel.
+        var partials = PixelPartials()
+        for (n, step) in zip(body.nodes, s.steps) {
+            guard case .pixelReduce = step, let b = resultBuffer[n.outputs[0]] else { continue }
+            let elements = body.type(of: n.outputs[0]).elementCount
+            partials.entries.append((n.outputs[0], b, partials.total, elements))
+        }
+        let tiles = s.batch * bands
+        if partials.total > 0 { partials.buffer = temp("fused.partials", elements: tiles * partials.total) }
+        for (n, step) in zip(body.nodes, s.steps) {
+            if case .pixelReduce = step, partials.offset(of: n.outputs[0]) == nil {
+                throw CodegenError("fused block @\(body.name): a reduction over pixels (%\(body.name(of: n.outputs[0]))) must be a result of the block")
+            }
+        }
+        for n in body.nodes where partials.offset(of: n.outputs[0]) == nil {
             for o in n.outputs where slices[o] == nil && !rows.inlined.contains(o) {
                 if o == body.results[0], let b = resultBuffer[o] {
                     rows.storage[o.index] = .global(b)
@@ -42,6 +56,14 @@ extension LowerContext {
         for n in body.nodes where n.op == .batch_norm { rows.prepareBatchNorm(n, prologue: &prologue, context: &self) }
         let inChain = Set(chains.flatMap { $0.entries + $0.inner })
         for (i, (n, step)) in zip(body.nodes, s.steps).enumerated() where !inChain.contains(i) {
+            if let offset = partials.offset(of: n.outputs[0]) {
+                let y = rows.fresh("ry")
+                let slice = KExpr.ivar("t") * .int(partials.total) + .int(offset)
+                perRow += [.letInt(y, v("sy")),
+                           .ifThen(.and(.ige(.ivar(y), v("r0")), .ilt(.ivar(y), v("r1"))),
+                                   rows.pixelReduceRow(n, step, y: .ivar(y), partials: partials.buffer, slice: slice))]
+                continue
+            }
             if let chain = chains.first(where: { $0.exit == i }) {
                 try rows.emitChain(chain, slices: slices, into: &perRow, prologue: &prologue, context: &self)
             } else {
@@ -56,7 +78,10 @@ extension LowerContext {
             }
         }
         let halo = s.haloRows
-        let tile: [KStmt] = [
+        let zeroPartials: [KStmt] = partials.total == 0 ? [] : [
+            .loop("pz", .int(partials.total), parallel: false, [.store(partials.buffer, v("t") * .int(partials.total) + v("pz"), .float(0))]),
+        ]
+        let tile: [KStmt] = zeroPartials + [
             .letInt("b", v("t") / .int(bands)),
             .letInt("band", v("t") % .int(bands)),
             .letInt("r0", (v("band") * .int(s.rows)) / .int(bands)),
@@ -64,6 +89,7 @@ extension LowerContext {
             .loop("s", (v("r1") - v("r0")) + .int(halo), parallel: false, [.letInt("sy", v("s") + v("r0") - .int(halo))] + perRow),
         ]
         kernel("fused_rows", parallel: s.batch * bands, prologue + [.loop("t", .int(s.batch * bands), parallel: true, tile)])
+        reducePartials(partials, tiles: tiles)
         return outs
     }
 }
@@ -122,10 +148,9 @@ struct FusedRows {
     /// Index of element (b, y, x, c) in a non-spatial argument broadcast to the block's shape.
     func broadcastIndex(_ v: ValueID, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
         let shape = body.type(of: v).shape
-        let full = body.type(of: body.results[0]).shape
         // Image [B, H, W, C]; sequence [B, T, C] with token = y * width + x.
-        let idx: [KExpr] = full.count == 4 ? [v_b, y, x, c] : [v_b, y * .int(width) + x, c]
-        let pad = full.count - shape.count
+        let idx: [KExpr] = schedule.rank == 4 ? [v_b, y, x, c] : [v_b, y * .int(width) + x, c]
+        let pad = schedule.rank - shape.count
         var strides = [Int](repeating: 1, count: shape.count)
         for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * shape[d + 1] }
         var e: KExpr = 0

@@ -23,9 +23,18 @@ public struct RowSchedule: Sendable, Hashable {
         case normalization
         /// split / concat along channels.
         case channelCopy
+        /// reduce_sum / reduce_mean over the channels of each pixel (keepdims): one value per pixel.
+        case channelReduce
+        /// A reduction over every pixel into a non-spatial result (in a backward kernel: a bias,
+        /// scale or weight gradient): reduce_sum over [B, H, W] (`kh == 0`), or
+        /// conv2d_backward_weight of a 1x1 (dense) or k x k depthwise convolution. Each tile
+        /// accumulates its own partial sum; a second kernel adds the partials in tile order.
+        case pixelReduce(kh: Int, kw: Int, top: Int, left: Int)
     }
 
     public let batch: Int
+    /// Rank of the block's rows: 4 for images `[B, H, W, C]`, 3 for sequences `[B, T, C]`.
+    public let rank: Int
     /// Rows per image and pixels per row (for sequences: T / group rows of `group` tokens).
     public let rows: Int, width: Int
     /// Tokens per row for `[B, T, C]` blocks (1 for images).
@@ -40,10 +49,17 @@ public struct RowSchedule: Sendable, Hashable {
     /// Analyzes `body` (the block as a function of its inputs). Throws a reason when the block
     /// cannot run row by row.
     public init(body: Function, group requestedGroup: Int? = nil) throws {
-        let out = body.type(of: body.results[0]).shape
-        guard out.count == 3 || out.count == 4 else { throw PassError("the block output \(body.type(of: body.results[0])) is not [B,H,W,C] or [B,T,C]") }
+        // The image shape: the first result's, or (a backward kernel that returns only
+        // reductions over pixels) the shape of the rows that result reduces.
+        var shaped = body.results[0]
+        if let p = body.producers()[shaped.index], [.reduce_sum, .conv2d_backward_weight].contains(body.nodes[p].op) {
+            shaped = body.nodes[p].inputs[0]
+        }
+        let out = body.type(of: shaped).shape
+        guard out.count == 3 || out.count == 4 else { throw PassError("the block output \(body.type(of: shaped)) is not [B,H,W,C] or [B,T,C]") }
         let lead = Array(out.dropLast())
         batch = out[0]
+        rank = out.count
         if out.count == 4 {
             rows = out[1]; width = out[2]; group = 1
         } else {
@@ -61,6 +77,10 @@ public struct RowSchedule: Sendable, Hashable {
         var steps: [Step] = []
         for node in body.nodes {
             let ins = node.inputs.map { $0.index }
+            if let step = try RowSchedule.pixelReduction(node, body: body, spatial: spatial, channels: channels, rank: out.count) {
+                steps.append(step)
+                continue
+            }
             let isBinary = node.op.info.category == .binary
             guard node.outputs.allSatisfy({ spatial[$0.index] }), let first = ins.first,
                   isBinary ? ins.contains(where: { spatial[$0] }) : spatial[first] else {
@@ -114,12 +134,35 @@ public struct RowSchedule: Sendable, Hashable {
                         throw PassError("\(node.op) along axis \(axis) is not a channel split")
                     }
                     steps.append(.channelCopy)
+                case .conv2d_backward_input:
+                    // The input gradient of a depthwise k x k convolution that keeps the image
+                    // size is a depthwise convolution of dy with the flipped kernel.
+                    guard out.count == 4, operandsAreParams() else { throw PassError("conv2d_backward_input with a computed weight") }
+                    let a = node.attributes
+                    let w = body.type(of: node.inputs[1]).shape
+                    let (kh, kw) = (w[0], w[1]), pad = a.ints("padding")
+                    let ch = channels[node.outputs[0].index]
+                    guard a.int("groups") == ch, channels[first] == ch, a.ints("stride") == [1, 1], a.ints("dilation") == [1, 1],
+                          pad[0] + pad[1] == kh - 1, pad[2] + pad[3] == kw - 1 else {
+                        throw PassError("conv2d_backward_input that is not a same-size depthwise convolution")
+                    }
+                    steps.append(.depthwise(kh: kh, kw: kw, top: kh - 1 - pad[0], left: kw - 1 - pad[2]))
+                case .reduce_sum, .reduce_mean:
+                    let axes = node.attributes.ints("axes")
+                    guard node.attributes.bool("keepdims"), axes == [-1] || axes == [out.count - 1] else {
+                        throw PassError("\(node.op) over axes \(axes) is not a reduction over the channels of each pixel")
+                    }
+                    steps.append(.channelReduce)
                 default:
                     throw PassError("\(node.op) is not fused by the row schedule")
                 }
             }
         }
-        for r in body.results where !spatial[r.index] {
+        let reduced = Set(zip(body.nodes, steps).compactMap { n, st -> ValueID? in
+            if case .pixelReduce = st { return n.outputs[0] }
+            return nil
+        })
+        for r in body.results where !spatial[r.index] && !reduced.contains(r) {
             throw PassError("the block returns %\(body.name(of: r)) of type \(body.type(of: r)), which is not made of image rows")
         }
         // Leads and rings, walking consumers backwards from the output.
@@ -131,6 +174,7 @@ public struct RowSchedule: Sendable, Hashable {
             var (top, bottom) = (0, 0)
             if case .depthwise(let kh, _, let t, _) = step { (top, bottom) = (t, kh - 1 - t) }
             if case .dense(let kh, _, let t, _) = step { (top, bottom) = (t, kh - 1 - t) }
+            if case .pixelReduce(let kh, _, let t, _) = step, kh > 0 { (top, bottom) = (t, kh - 1 - t) }
             for i in node.inputs.map(\.index) where spatial[i] {
                 leadRows[i] = max(leadRows[i], l + bottom)
                 backRows[i] = max(backRows[i], bk + top)
@@ -140,6 +184,7 @@ public struct RowSchedule: Sendable, Hashable {
             var top = 0
             if case .depthwise(_, _, let t, _) = step { top = t }
             if case .dense(_, _, let t, _) = step { top = t }
+            if case .pixelReduce(let kh, _, let t, _) = step, kh > 0 { top = t }
             // A node with several outputs (split) reads its input at each output's row, so the
             // ring must reach back to the output that lags most.
             let l = node.outputs.map { leadRows[$0.index] }.min()!
