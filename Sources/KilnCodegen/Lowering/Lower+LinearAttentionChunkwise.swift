@@ -155,20 +155,30 @@ extension LowerContext {
     }
 
     /// Per-key gates: scores in 16-row sub-chunks I. Against the reference row r = B[first row of I],
-    /// A[I, <I] = (scale Q_I ⊙ e^{B_I − r}) (K ⊙ e^{r − B})ᵀ is one matmul with factors ≤ 1; the
-    /// diagonal block sums scale q_id k_jd e^{B_id − B_jd} for j ≤ i, vectorized over j.
+    /// A[I, <I] = (scale Q_I ⊙ e^{B_I − r}) (K ⊙ e^{r − B})ᵀ is one matmul with factors ≤ 1. The
+    /// diagonal block needs scale q_id k_jd e^{B_id − B_jd} for j ≤ i; it is built row by row as
+    /// a recurrence inside the block (W_j ← W_j ⊙ e^{B_i − B_{i−1}}, W_i = k_i, A[i, j] = q_i·W_j),
+    /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
+    /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
     mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        let kf = temp("la.kf", elements: p.bsz * p.h * c * dk)
+        // Bᵀ (key dim major), so e^{r − B_j} for all j is a contiguous, vectorizable loop.
+        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
+        let wt = temp("la.diagW", elements: p.bsz * p.h * sub * dk)   // W (sub x dk)
+        let step = temp("la.step", elements: p.bsz * p.h * dk)        // e^{B_i − B_{i−1}}
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
-        let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
+        let (qrB, krB, wB, sB) = (p.scratch(sub * dk), p.scratch(dk * c), p.scratch(dk * sub), p.scratch(dk))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
+        let cumTAt = { (d: KExpr, i: KExpr) -> KExpr in .load(cumT, kB + d * .int(c) + i) }
         var body: [KStmt] = [
             // Zero the whole score tile; the blocks below fill the causal part.
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
+            .loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(cumT, kB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
+            ])]),
         ]
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
@@ -178,34 +188,31 @@ extension LowerContext {
                        fmul(.load(qa, qB + (v("i0") + v("i")) * .int(dk) + v("d")),
                             .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
             ])]),
-            // e^{r − B_j} row by row (long contiguous loops, so the exps vectorize), then applied
-            // to Kᵀ column by column (no exps there).
-            .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(kf, krB + v("j") * .int(dk) + v("d"), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d"))))),
-            ])]),
+            // (K ⊙ e^{r − B})ᵀ for the earlier rows, from Kᵀ and Bᵀ (contiguous in j).
             .loop("d", .int(dk), parallel: false, [
                 .loop("j", v("i0"), parallel: false, [
                     .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .load(kf, krB + v("j") * .int(dk) + v("d")))),
+                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .call(.exp, fsub(cumTAt(v("d"), v("i0")), cumTAt(v("d"), v("j")))))),
                 ]),
             ]),
         ]
         perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
                               c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
-        // Diagonal block, row by row: E[j, d] = k_jd e^{B_id − B_jd} for j ≤ i (a long, contiguous
-        // d loop that vectorizes), then A[i, i0...i] = E scale·q_iᵀ as a matmul with one column.
+        // Diagonal block, row by row: W (row j = key row j, contiguous in d, so every loop here
+        // vectorizes over d) holds k_j ⊙ e^{B_i − B_j} for j ≤ i; then A[i, i0...i] = W scale·q_iᵀ.
         let ii: KExpr = v("i0") + v("i")
-        let eRows = temp("la.diagE", elements: p.bsz * p.h * sub * dk)
-        let eB = p.scratch(sub * dk)
         perSub.append(.loop("i", v("ni"), parallel: false, [
-            .loop("j", v("i") + 1, parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(eRows, eB + v("j") * .int(dk) + v("d"),
-                       fmul(.load(p.k, p.at(v("i0") + v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(v("i0") + v("j"), v("d")))))),
+            .loop("d", .int(dk), parallel: false, [
+                .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
+            ]),
+            .loop("j", v("i"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), .load(step, sB + v("d")))),
             ])]),
-        ] + tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: eRows, offset: eB, ld: .int(dk)),
+            .loop("d", .int(dk), parallel: false, [.store(wt, wB + v("i") * .int(dk) + v("d"), .load(p.k, p.at(ii, dk) + v("d")))]),
+        ] + (tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: wt, offset: wB, ld: .int(dk)),
                        b: MatrixSlice(buffer: qa, offset: qB + ii * .int(dk), ld: 1),
-                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false)))
+                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false))))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
         return body
     }
