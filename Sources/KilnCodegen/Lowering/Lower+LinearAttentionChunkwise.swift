@@ -169,6 +169,7 @@ extension LowerContext {
         let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
         let wt = temp("la.diagW", elements: p.bsz * p.h * sub * dk)   // W (sub x dk)
         let step = temp("la.step", elements: p.bsz * p.h * dk)        // e^{B_i − B_{i−1}}
+        let lanes = temp("la.lanes", elements: p.bsz * p.h * sub * 16)  // per-lane partial dot products
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB, wB, sB) = (p.scratch(sub * dk), p.scratch(dk * c), p.scratch(dk * sub), p.scratch(dk))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
@@ -210,10 +211,33 @@ extension LowerContext {
                 .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), .load(step, sB + v("d")))),
             ])]),
             .loop("d", .int(dk), parallel: false, [.store(wt, wB + v("i") * .int(dk) + v("d"), .load(p.k, p.at(ii, dk) + v("d")))]),
-        ] + (tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: wt, offset: wB, ld: .int(dk)),
-                       b: MatrixSlice(buffer: qa, offset: qB + ii * .int(dk), ld: 1),
-                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false))))
+        ] + laneDotProducts(rows: v("i") + 1, w: wt, wOffset: wB, x: qa, xOffset: qB + ii * .int(dk), dk: dk,
+                            partial: lanes, partialOffset: p.scratch(sub * 16),
+                            out: am, outOffset: aB + ii * .int(c) + v("i0"))))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
+        return body
+    }
+
+    /// out[j] = Σ_d w[j, d] x[d] for j < rows (w row-major with row length dk). A matmul with one
+    /// column would use one lane of each vector; instead partial[j, l] sums the key dims d ≡ l
+    /// (mod 16) in a loop over l that vectorizes, and only 16 partials per row are added up.
+    func laneDotProducts(rows: KExpr, w: Int, wOffset: KExpr, x: Int, xOffset: KExpr, dk: Int,
+                         partial: Int, partialOffset: KExpr, out: Int, outOffset: KExpr) -> [KStmt] {
+        let blocks = dk / 16
+        let wAt = { (d: KExpr) -> KExpr in .load(w, wOffset + v("j") * .int(dk) + d) }
+        let xAt = { (d: KExpr) -> KExpr in .load(x, xOffset + d) }
+        var lane: KExpr = .float(0)
+        for blk in 0..<blocks { lane = fadd(fmul(wAt(.int(blk * 16) + v("l")), xAt(.int(blk * 16) + v("l"))), lane) }
+        var total: KExpr = .float(0)
+        for l in 0..<(blocks > 0 ? 16 : 0) { total = fadd(total, .load(partial, partialOffset + v("j") * 16 + .int(l))) }
+        for d in (blocks * 16)..<dk { total = fadd(fmul(wAt(.int(d)), xAt(.int(d))), total) }
+        var body: [KStmt] = []
+        if blocks > 0 {
+            body.append(.loop("j", rows, parallel: false, [.loop("l", .int(16), parallel: false, [
+                .store(partial, partialOffset + v("j") * 16 + v("l"), lane),
+            ])]))
+        }
+        body.append(.loop("j", rows, parallel: false, [.store(out, outOffset + v("j"), total)]))
         return body
     }
 }
