@@ -86,7 +86,31 @@ extension LowerContext {
         // Decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1), in their own loops so the exps
         // vectorize; the gather below only multiplies.
         let eq = temp("la.eq", elements: p.bsz * p.h * c * width), ek = temp("la.ek", elements: p.bsz * p.h * c * width)
-        if p.gate != .none {
+        var steps: Int? = nil
+        if p.gate == .key {
+            // Per-key gates: one exp per (row, key dim), the step e^{B_i − B_{i−1}} ≤ 1; the
+            // decays are running products of steps (values ≤ 1, so they can only underflow).
+            let st = temp("la.fstep", elements: p.bsz * p.h * c * width)
+            steps = st
+            let at = { (i: KExpr) -> KExpr in cB + i * .int(width) + v("d") }
+            body += [
+                .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                    .store(st, at(v("i")), .call(.exp, fsub(cumAt(v("i"), v("d")), cumAt(.iop(.max, v("i") - 1, 0), v("d"))))),
+                ])]),
+                .loop("d", .int(width), parallel: false, [
+                    .store(eq, at(0), .call(.exp, cumAt(0, v("d")))),
+                    .store(ek, at(last), .float(1)),
+                ]),
+                .loop("i1", v("n") - 1, parallel: false, [
+                    .letInt("i", v("i1") + 1),
+                    .letInt("ir", v("n") - 2 - v("i1")),
+                    .loop("d", .int(width), parallel: false, [
+                        .store(eq, at(v("i")), fmul(.load(eq, at(v("i1"))), .load(st, at(v("i"))))),
+                        .store(ek, at(v("ir")), fmul(.load(ek, at(v("ir") + 1)), .load(st, at(v("ir") + 1)))),
+                    ]),
+                ]),
+            ]
+        } else if p.gate != .none {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
                 .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i"), v("d")))),
                 .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
@@ -110,7 +134,7 @@ extension LowerContext {
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
-        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum)
+        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum, steps: steps)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
@@ -160,7 +184,9 @@ extension LowerContext {
     /// a recurrence inside the block (W_j ← W_j ⊙ e^{B_i − B_{i−1}}, W_i = k_i, A[i, j] = q_i·W_j),
     /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
     /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
-    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int) -> [KStmt] {
+    /// `steps`, if given, holds e^{B_i − B_{i−1}} (n x dk) for the chunk (the forward computes them
+    /// once); the backward's recomputation passes nil and they are made per row.
+    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int, steps: Int? = nil) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
@@ -181,14 +207,21 @@ extension LowerContext {
                 .store(cumT, kB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
             ])]),
         ]
+        // Q_I ⊙ e^{B_I − r}: from the steps, the factor is a running product down the sub-chunk.
+        let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d"), qaAt: KExpr = qB + (v("i0") + v("i")) * .int(dk) + v("d")
+        let qrRows: KStmt = steps.map { st -> KStmt in
+            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(step, sB + v("d"), .select(.ilt(.int(0), v("i")),
+                                                  fmul(.load(step, sB + v("d")), .load(st, cB + (v("i0") + v("i")) * .int(dk) + v("d"))), .float(1))),
+                .store(qr, qrAt, fmul(.load(qa, qaAt), .load(step, sB + v("d")))),
+            ])])
+        } ?? .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(qr, qrAt, fmul(.load(qa, qaAt), .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
+        ])])
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
-            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(qr, qrB + v("i") * .int(dk) + v("d"),
-                       fmul(.load(qa, qB + (v("i0") + v("i")) * .int(dk) + v("d")),
-                            .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
-            ])]),
+            qrRows,
             // (K ⊙ e^{r − B})ᵀ for the earlier rows, from Kᵀ and Bᵀ (contiguous in j).
             .loop("d", .int(dk), parallel: false, [
                 .loop("j", v("i0"), parallel: false, [
@@ -203,12 +236,14 @@ extension LowerContext {
         // Diagonal block, row by row: W (row j = key row j, contiguous in d, so every loop here
         // vectorizes over d) holds k_j ⊙ e^{B_i − B_j} for j ≤ i; then A[i, i0...i] = W scale·q_iᵀ.
         let ii: KExpr = v("i0") + v("i")
+        let stepRow: KStmt = .loop("d", .int(steps == nil ? dk : 0), parallel: false, [
+            .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
+        ])
+        let stepAt: KExpr = steps.map { .load($0, cB + ii * .int(dk) + v("d")) } ?? .load(step, sB + v("d"))
         perSub.append(.loop("i", v("ni"), parallel: false, [
-            .loop("d", .int(dk), parallel: false, [
-                .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
-            ]),
+            stepRow,
             .loop("j", v("i"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), .load(step, sB + v("d")))),
+                .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), stepAt)),
             ])]),
             .loop("d", .int(dk), parallel: false, [.store(wt, wB + v("i") * .int(dk) + v("d"), .load(p.k, p.at(ii, dk) + v("d")))]),
         ] + laneDotProducts(rows: v("i") + 1, w: wt, wOffset: wB, x: qa, xOffset: qB + ii * .int(dk), dk: dk,
