@@ -176,30 +176,14 @@ extension LowerContext {
             add(gr.dk, row(v("j")), fmul(.fvar("g"), .load(fk, cB + v("j") * .int(dk) + v("d")))),
             .store(s.db, db(v("j")), fsub(.load(s.db, db(v("j"))), fmul(.fvar("g"), .load(kr, cB + v("j") * .int(dk) + v("d"))))),
         ])]))
-        // Diagonal block: t = scale dA_ij e^{B_id − B_jd} for j ≤ i. For each row i, j runs down
-        // from i and the factor is carried (e ← e · e^{B_{j+1} − B_j}, every factor ≤ 1), so the
-        // block needs one exp per (row, key dim) instead of one per (row, column, key dim).
+        // Diagonal block: in-block recurrences over the steps e^{B_i − B_{i−1}} (see
+        // keyGateDiagonalBackward); one exp per (row, key dim).
         let step = temp("la.bstep", elements: p.bsz * p.h * (sub + 1) * dk)  // row i − i0: e^{B_i − B_{i−1}}
-        let carried = temp("la.bcarry", elements: p.bsz * p.h * dk)
-        let (stB, eB) = (p.scratch((sub + 1) * dk), p.scratch(dk))
+        let stB = p.scratch((sub + 1) * dk)
         perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(step, stB + v("i") * .int(dk) + v("d"), .call(.exp, fsub(cum(ii), cum(.iop(.max, ii - 1, 0))))),
         ])]))
-        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("jr", v("i") + 1, parallel: false, [
-            .letInt("j", v("i") - v("jr")),
-            .variable("daij", fmul(.load(s.da, aB + jj * .int(c) + ii), .float(p.scale))),
-            .loop("d", .int(dk), parallel: false, [
-                .variable("e", .select(.ilt(.int(0), v("jr")),
-                                       fmul(.load(carried, eB + v("d")), .load(step, stB + (v("j") + 1) * .int(dk) + v("d"))), .float(1))),
-                .store(carried, eB + v("d"), .fvar("e")),
-                .variable("t", fmul(.fvar("daij"), .fvar("e"))),
-                add(gr.dq, row(ii), fmul(.fvar("t"), .load(p.k, row(jj)))),
-                add(gr.dk, row(jj), fmul(.fvar("t"), .load(p.q, row(ii)))),
-                .variable("pair", .select(.ilt(v("j"), v("i")), fmul(fmul(.fvar("t"), .load(p.q, row(ii))), .load(p.k, row(jj))), .float(0))),
-                add(s.db, db(ii), .fvar("pair")),
-                .store(s.db, db(jj), fsub(.load(s.db, db(jj)), .fvar("pair"))),
-            ]),
-        ])]))
+        perSub += keyGateDiagonalBackward(p, s, gr, step: step, stB: stB)
         return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
         ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]
