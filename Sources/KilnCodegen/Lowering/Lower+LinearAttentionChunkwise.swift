@@ -22,7 +22,8 @@ extension LowerContext {
     /// O = (scale Q ⊙ e^B) S + (scale Q Kᵀ ⊙ Γ) V and S ← e^{b_C} S + (K ⊙ e^{b_C − B})ᵀ V, with
     /// B the chunk-local cumulative gate, so every exp argument is a "later minus earlier"
     /// difference ≤ 0. Per-key gates build Γ-weighted scores in 16-row sub-chunks against the
-    /// sub-chunk's first row (off-diagonal blocks: one matmul) and elementwise on the diagonal.
+    /// sub-chunk's first row (off-diagonal blocks: one matmul) and by an in-block recurrence on
+    /// the diagonal (`keyGateScores`); their decays are running products of the steps e^{B_i − B_{i−1}}.
     mutating func lowerLinearAttentionChunkwise(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
         let a = node.attributes
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
