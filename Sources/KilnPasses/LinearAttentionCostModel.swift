@@ -113,7 +113,9 @@ public struct LinearAttentionCostModel: Sendable {
         t += chunks * (dk * dv + cg * cc * cc + cg * cc * (dk + dv)) / vec
         switch p.gate {
         case .key:
-            // Sub-chunk reference rows: C·Dk·(C/BC + BC/2) exps and FMAs per chunk, BC = 16.
+            // Per-key gates, BC = 16: the earlier rows' factors e^{r − B} for each sub-chunk (≈ C/BC
+            // per row and key dim, exps) and the diagonal blocks' in-block recurrence (≈ BC/2
+            // multiply-adds per row and key dim), at ~4 vector ops each.
             t += chunks * cc * dk * (cc / 16 + 8) * 4 / vec
         case .delta:
             // K K^T, T·(βK), T·(βV), W·S on the GEMM; the triangular solve elementwise.

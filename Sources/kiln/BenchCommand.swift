@@ -23,6 +23,11 @@ struct BenchCommand: ParsableCommand {
           kiln bench --json out/bench.json --plot out/bench.svg
           kiln bench --compare Benchmarks/baseline-blocks.json
           kiln bench --from out/bench.json --plot out/bench.svg
+
+        Linear attention (gla, deltanet, retnet, linear; run only when named): B=1, H=4,
+        Dk=Dv=128, recurrent vs chunkwise at the scheduled chunk size and a sweep, and the
+        quadratic form where it is implemented; records carry seq_len, chunk and peak bytes.
+          kiln bench gla --threads 2 --batch 1 --direction forward --seq-lens 4096 --chunks 16,32,64,128
         """
     )
 
@@ -65,6 +70,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed for parameters and inputs.")
     var seed: UInt64 = 0
 
+    @Option(help: "Linear attention: sequence lengths, comma-separated (default 1024,4096,16384,65536; 1024,4096 with --quick).")
+    var seqLens: String?
+
+    @Option(help: "Linear attention: chunk sizes to sweep besides the scheduled one, comma-separated (default 32,64,128; none with --quick).")
+    var chunks: String?
+
+    @Flag(help: "Linear attention: skip the recurrent form.")
+    var noRecurrent = false
+
     func run() throws {
         try reportingErrors {
             for n in names { _ = try BenchSuites.suite(for: n) }
@@ -83,8 +97,11 @@ struct BenchCommand: ParsableCommand {
 
             var timer = quick ? MedianTimer.quick : MedianTimer()
             if let minTime { timer.minSeconds = minTime }
-            let config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, includeLarge: includeLarge, seed: seed,
+            var config = BenchConfig(batches: batches, directions: directions, quick: quick, timer: timer, includeLarge: includeLarge, seed: seed,
                                      progress: { note($0) })
+            config.seqLens = try seqLens.map { try Self.integers($0, option: "--seq-lens") }
+            config.chunks = try chunks.map { try Self.integers($0, option: "--chunks") }
+            config.includeRecurrent = !noRecurrent
             let report: BenchReport
             if let from {
                 let records = try BenchRecord.read(from: from)

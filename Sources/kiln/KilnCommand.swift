@@ -18,7 +18,7 @@ struct KilnCommand: ParsableCommand {
           kiln run convnext-block --shape 2x56x56x96
         """,
         version: kilnVersion,
-        subcommands: [ModelsCommand.self, OpsCommand.self, TraceCommand.self, DumpCommand.self, RunCommand.self, GradCommand.self, TrainCommand.self, CompileCommand.self, BenchCommand.self, BenchLinearAttentionCommand.self]
+        subcommands: [ModelsCommand.self, OpsCommand.self, TraceCommand.self, DumpCommand.self, RunCommand.self, GradCommand.self, TrainCommand.self, CompileCommand.self, BenchCommand.self]
     )
 }
 

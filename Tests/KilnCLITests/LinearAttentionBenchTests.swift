@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Kiln
 
@@ -26,5 +27,26 @@ final class LinearAttentionBenchTests: XCTestCase {
         }
         XCTAssertTrue(records.contains { $0.variant == "parallel" && $0.skipped != nil })
         XCTAssertTrue(BenchSuites.names.contains("gla"))
+    }
+
+    /// The sweep is an option of `kiln bench` (the separate bench-linear-attention command is gone).
+    func testKilnBenchSweepsChunks() throws {
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-la-bench-\(ProcessInfo.processInfo.processIdentifier).json").path
+        let r = try CLIProcessTests.run(["bench", "gla", "--quick", "--threads", "1", "--batch", "1", "--direction", "forward",
+                                         "--seq-lens", "64", "--chunks", "16", "--no-recurrent", "--json", json])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let records = try BenchRecord.read(from: json)
+        XCTAssertTrue(records.contains { $0.chunk == 16 }, "\(records)")
+        for rec in records {
+            XCTAssertEqual(rec.name, "gla")
+            XCTAssertEqual(rec.seqLen, 64)
+            XCTAssertEqual(rec.variant, BenchVariant("chunkwise"))
+            XCTAssertGreaterThan(rec.peakBytes ?? 0, 0)
+        }
+        let old = try CLIProcessTests.run(["bench-linear-attention"])
+        XCTAssertNotEqual(old.status, 0)
+        let bad = try CLIProcessTests.run(["bench", "gla", "--chunks", "0"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--chunks"), bad.stderr)
     }
 }

@@ -14,6 +14,12 @@ public struct BenchConfig: Sendable {
     public var includeLarge: Bool
     /// Seed for parameters and inputs.
     public var seed: UInt64
+    /// Sequence lengths for the sequence suites (linear attention); nil = the suite's own.
+    public var seqLens: [Int]? = nil
+    /// Chunk sizes a chunkwise suite sweeps besides the one the scheduler picks; nil = its own.
+    public var chunks: [Int]? = nil
+    /// Whether sequence suites also time the recurrent form (slow at long T).
+    public var includeRecurrent = true
     /// Progress notes (the CLI sends them to stderr).
     public var progress: @Sendable (String) -> Void
     /// Where a suite reports a configuration that failed (variants disagree, compile

@@ -1,7 +1,8 @@
 /// `kiln bench gla | deltanet | retnet | linear`: `LinearAttentionBench` as a `BenchSuite`, in
 /// the block benchmark's record format (variant recurrent | chunkwise, plus seq_len and chunk).
 /// Not run by default: the 64k-token configurations take minutes. Batch is fixed at 1 (the
-/// issue's configuration); `--quick` stops at T = 4096 and skips the chunk-size sweep.
+/// issue's configuration); `--quick` stops at T = 4096 and skips the chunk-size sweep;
+/// `--seq-lens`, `--chunks` and `--no-recurrent` override the lengths, the sweep and the recurrent form.
 /// Configurations that cannot run (the recurrent backward past 2 GB of stored states, the
 /// quadratic form) are reported through `config.progress` and left out of the records.
 public struct LinearAttentionBenchSuite: BenchSuite {
@@ -13,11 +14,13 @@ public struct LinearAttentionBenchSuite: BenchSuite {
     public func records(for name: String, config: BenchConfig, machine: MeasuredMachine) throws -> [BenchRecord] {
         var bench = LinearAttentionBench(threads: config.threads)
         bench.names = [name]
-        bench.seqLens = config.quick ? [1024, 4096] : [1024, 4096, 16384, 65536]
+        bench.seqLens = config.seqLens ?? (config.quick ? [1024, 4096] : [1024, 4096, 16384, 65536])
         bench.directions = config.directions.map(\.rawValue)
         bench.machine = machine.model
         bench.remeasureSgemm = false
         if config.quick { bench.sweep = [] }
+        if let chunks = config.chunks { bench.sweep = chunks }
+        bench.includeRecurrent = config.includeRecurrent
         let records = try bench.run(sgemmGflops: machine.sgemmGflops) { r in
             if let why = r.skipped { config.progress("\(r.name) \(r.direction) T=\(r.seq_len) \(r.variant): skipped, \(why)") }
         }

@@ -176,18 +176,14 @@ extension LowerContext {
             add(gr.dk, row(v("j")), fmul(.fvar("g"), .load(fk, cB + v("j") * .int(dk) + v("d")))),
             .store(s.db, db(v("j")), fsub(.load(s.db, db(v("j"))), fmul(.fvar("g"), .load(kr, cB + v("j") * .int(dk) + v("d"))))),
         ])]))
-        // Diagonal block: t = scale dA_ij e^{B_id − B_jd} for j ≤ i (exponent ≤ 0).
-        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("j", v("i") + 1, parallel: false, [
-            .variable("daij", fmul(.load(s.da, aB + jj * .int(c) + ii), .float(p.scale))),
-            .loop("d", .int(dk), parallel: false, [
-                .variable("t", fmul(.fvar("daij"), .call(.exp, fsub(cum(ii), cum(jj))))),
-                add(gr.dq, row(ii), fmul(.fvar("t"), .load(p.k, row(jj)))),
-                add(gr.dk, row(jj), fmul(.fvar("t"), .load(p.q, row(ii)))),
-                .variable("pair", .select(.ilt(v("j"), v("i")), fmul(fmul(.fvar("t"), .load(p.q, row(ii))), .load(p.k, row(jj))), .float(0))),
-                add(s.db, db(ii), .fvar("pair")),
-                .store(s.db, db(jj), fsub(.load(s.db, db(jj)), .fvar("pair"))),
-            ]),
+        // Diagonal block: in-block recurrences over the steps e^{B_i − B_{i−1}} (see
+        // keyGateDiagonalBackward); one exp per (row, key dim).
+        let step = temp("la.bstep", elements: p.bsz * p.h * (sub + 1) * dk)  // row i − i0: e^{B_i − B_{i−1}}
+        let stB = p.scratch((sub + 1) * dk)
+        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(step, stB + v("i") * .int(dk) + v("d"), .call(.exp, fsub(cum(ii), cum(.iop(.max, ii - 1, 0))))),
         ])]))
+        perSub += keyGateDiagonalBackward(p, s, gr, step: step, stB: stB)
         return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
         ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]

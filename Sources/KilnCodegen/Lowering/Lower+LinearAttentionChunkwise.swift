@@ -22,7 +22,8 @@ extension LowerContext {
     /// O = (scale Q ⊙ e^B) S + (scale Q Kᵀ ⊙ Γ) V and S ← e^{b_C} S + (K ⊙ e^{b_C − B})ᵀ V, with
     /// B the chunk-local cumulative gate, so every exp argument is a "later minus earlier"
     /// difference ≤ 0. Per-key gates build Γ-weighted scores in 16-row sub-chunks against the
-    /// sub-chunk's first row (off-diagonal blocks: one matmul) and elementwise on the diagonal.
+    /// sub-chunk's first row (off-diagonal blocks: one matmul) and by an in-block recurrence on
+    /// the diagonal (`keyGateScores`); their decays are running products of the steps e^{B_i − B_{i−1}}.
     mutating func lowerLinearAttentionChunkwise(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
         let a = node.attributes
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
@@ -86,7 +87,31 @@ extension LowerContext {
         // Decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1), in their own loops so the exps
         // vectorize; the gather below only multiplies.
         let eq = temp("la.eq", elements: p.bsz * p.h * c * width), ek = temp("la.ek", elements: p.bsz * p.h * c * width)
-        if p.gate != .none {
+        var steps: Int? = nil
+        if p.gate == .key {
+            // Per-key gates: one exp per (row, key dim), the step e^{B_i − B_{i−1}} ≤ 1; the
+            // decays are running products of steps (values ≤ 1, so they can only underflow).
+            let st = temp("la.fstep", elements: p.bsz * p.h * c * width)
+            steps = st
+            let at = { (i: KExpr) -> KExpr in cB + i * .int(width) + v("d") }
+            body += [
+                .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                    .store(st, at(v("i")), .call(.exp, fsub(cumAt(v("i"), v("d")), cumAt(.iop(.max, v("i") - 1, 0), v("d"))))),
+                ])]),
+                .loop("d", .int(width), parallel: false, [
+                    .store(eq, at(0), .call(.exp, cumAt(0, v("d")))),
+                    .store(ek, at(last), .float(1)),
+                ]),
+                .loop("i1", v("n") - 1, parallel: false, [
+                    .letInt("i", v("i1") + 1),
+                    .letInt("ir", v("n") - 2 - v("i1")),
+                    .loop("d", .int(width), parallel: false, [
+                        .store(eq, at(v("i")), fmul(.load(eq, at(v("i1"))), .load(st, at(v("i"))))),
+                        .store(ek, at(v("ir")), fmul(.load(ek, at(v("ir") + 1)), .load(st, at(v("ir") + 1)))),
+                    ]),
+                ]),
+            ]
+        } else if p.gate != .none {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
                 .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i"), v("d")))),
                 .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
@@ -110,7 +135,7 @@ extension LowerContext {
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
-        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum)
+        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum, steps: steps)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
@@ -155,58 +180,100 @@ extension LowerContext {
     }
 
     /// Per-key gates: scores in 16-row sub-chunks I. Against the reference row r = B[first row of I],
-    /// A[I, <I] = (scale Q_I ⊙ e^{B_I − r}) (K ⊙ e^{r − B})ᵀ is one matmul with factors ≤ 1; the
-    /// diagonal block sums scale q_id k_jd e^{B_id − B_jd} for j ≤ i, vectorized over j.
-    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int) -> [KStmt] {
+    /// A[I, <I] = (scale Q_I ⊙ e^{B_I − r}) (K ⊙ e^{r − B})ᵀ is one matmul with factors ≤ 1. The
+    /// diagonal block needs scale q_id k_jd e^{B_id − B_jd} for j ≤ i; it is built row by row as
+    /// a recurrence inside the block (W_j ← W_j ⊙ e^{B_i − B_{i−1}}, W_i = k_i, A[i, j] = q_i·W_j),
+    /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
+    /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
+    /// `steps`, if given, holds e^{B_i − B_{i−1}} (n x dk) for the chunk (the forward computes them
+    /// once); the backward's recomputation passes nil and they are made per row.
+    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int, steps: Int? = nil) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = 16
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        let kf = temp("la.kf", elements: p.bsz * p.h * c * dk)
+        // Bᵀ (key dim major), so e^{r − B_j} for all j is a contiguous, vectorizable loop.
+        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
+        let wt = temp("la.diagW", elements: p.bsz * p.h * sub * dk)   // W (sub x dk)
+        let step = temp("la.step", elements: p.bsz * p.h * dk)        // e^{B_i − B_{i−1}}
+        let lanes = temp("la.lanes", elements: p.bsz * p.h * sub * 16)  // per-lane partial dot products
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
-        let (qrB, krB) = (p.scratch(sub * dk), p.scratch(dk * c))
+        let (qrB, krB, wB, sB) = (p.scratch(sub * dk), p.scratch(dk * c), p.scratch(dk * sub), p.scratch(dk))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
+        let cumTAt = { (d: KExpr, i: KExpr) -> KExpr in .load(cumT, kB + d * .int(c) + i) }
         var body: [KStmt] = [
             // Zero the whole score tile; the blocks below fill the causal part.
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
+            .loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(cumT, kB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
+            ])]),
         ]
+        // Q_I ⊙ e^{B_I − r}: from the steps, the factor is a running product down the sub-chunk.
+        let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d"), qaAt: KExpr = qB + (v("i0") + v("i")) * .int(dk) + v("d")
+        let qrRows: KStmt = steps.map { st -> KStmt in
+            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(step, sB + v("d"), .select(.ilt(.int(0), v("i")),
+                                                  fmul(.load(step, sB + v("d")), .load(st, cB + (v("i0") + v("i")) * .int(dk) + v("d"))), .float(1))),
+                .store(qr, qrAt, fmul(.load(qa, qaAt), .load(step, sB + v("d")))),
+            ])])
+        } ?? .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(qr, qrAt, fmul(.load(qa, qaAt), .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
+        ])])
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
-            .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(qr, qrB + v("i") * .int(dk) + v("d"),
-                       fmul(.load(qa, qB + (v("i0") + v("i")) * .int(dk) + v("d")),
-                            .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
-            ])]),
-            // e^{r − B_j} row by row (long contiguous loops, so the exps vectorize), then applied
-            // to Kᵀ column by column (no exps there).
-            .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(kf, krB + v("j") * .int(dk) + v("d"), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d"))))),
-            ])]),
+            qrRows,
+            // (K ⊙ e^{r − B})ᵀ for the earlier rows, from Kᵀ and Bᵀ (contiguous in j).
             .loop("d", .int(dk), parallel: false, [
                 .loop("j", v("i0"), parallel: false, [
                     .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .load(kf, krB + v("j") * .int(dk) + v("d")))),
+                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .call(.exp, fsub(cumTAt(v("d"), v("i0")), cumTAt(v("d"), v("j")))))),
                 ]),
             ]),
         ]
         perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
                               c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
-        // Diagonal block, row by row: E[j, d] = k_jd e^{B_id − B_jd} for j ≤ i (a long, contiguous
-        // d loop that vectorizes), then A[i, i0...i] = E scale·q_iᵀ as a matmul with one column.
+        // Diagonal block, row by row: W (row j = key row j, contiguous in d, so every loop here
+        // vectorizes over d) holds k_j ⊙ e^{B_i − B_j} for j ≤ i; then A[i, i0...i] = W scale·q_iᵀ.
         let ii: KExpr = v("i0") + v("i")
-        let eRows = temp("la.diagE", elements: p.bsz * p.h * sub * dk)
-        let eB = p.scratch(sub * dk)
+        let stepRow: KStmt = .loop("d", .int(steps == nil ? dk : 0), parallel: false, [
+            .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
+        ])
+        let stepAt: KExpr = steps.map { .load($0, cB + ii * .int(dk) + v("d")) } ?? .load(step, sB + v("d"))
         perSub.append(.loop("i", v("ni"), parallel: false, [
-            .loop("j", v("i") + 1, parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(eRows, eB + v("j") * .int(dk) + v("d"),
-                       fmul(.load(p.k, p.at(v("i0") + v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(v("i0") + v("j"), v("d")))))),
+            stepRow,
+            .loop("j", v("i"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), stepAt)),
             ])]),
-        ] + tileMatmul("dg", m: v("i") + 1, n: 1, k: .int(dk), a: MatrixSlice(buffer: eRows, offset: eB, ld: .int(dk)),
-                       b: MatrixSlice(buffer: qa, offset: qB + ii * .int(dk), ld: 1),
-                       c: MatrixSlice(buffer: am, offset: aB + ii * .int(c) + v("i0"), ld: 1), accumulate: false)))
+            .loop("d", .int(dk), parallel: false, [.store(wt, wB + v("i") * .int(dk) + v("d"), .load(p.k, p.at(ii, dk) + v("d")))]),
+        ] + laneDotProducts(rows: v("i") + 1, w: wt, wOffset: wB, x: qa, xOffset: qB + ii * .int(dk), dk: dk,
+                            partial: lanes, partialOffset: p.scratch(sub * 16),
+                            out: am, outOffset: aB + ii * .int(c) + v("i0"))))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
+        return body
+    }
+
+    /// out[j] = Σ_d w[j, d] x[d] for j < rows (w row-major with row length dk). A matmul with one
+    /// column would use one lane of each vector; instead partial[j, l] sums the key dims d ≡ l
+    /// (mod 16) in a loop over l that vectorizes, and only 16 partials per row are added up.
+    func laneDotProducts(rows: KExpr, w: Int, wOffset: KExpr, x: Int, xOffset: KExpr, dk: Int,
+                         partial: Int, partialOffset: KExpr, out: Int, outOffset: KExpr) -> [KStmt] {
+        let blocks = dk / 16
+        let wAt = { (d: KExpr) -> KExpr in .load(w, wOffset + v("j") * .int(dk) + d) }
+        let xAt = { (d: KExpr) -> KExpr in .load(x, xOffset + d) }
+        var lane: KExpr = .float(0)
+        for blk in 0..<blocks { lane = fadd(fmul(wAt(.int(blk * 16) + v("l")), xAt(.int(blk * 16) + v("l"))), lane) }
+        var total: KExpr = .float(0)
+        for l in 0..<(blocks > 0 ? 16 : 0) { total = fadd(total, .load(partial, partialOffset + v("j") * 16 + .int(l))) }
+        for d in (blocks * 16)..<dk { total = fadd(fmul(wAt(.int(d)), xAt(.int(d))), total) }
+        var body: [KStmt] = []
+        if blocks > 0 {
+            body.append(.loop("j", rows, parallel: false, [.loop("l", .int(16), parallel: false, [
+                .store(partial, partialOffset + v("j") * 16 + v("l"), lane),
+            ])]))
+        }
+        body.append(.loop("j", rows, parallel: false, [.store(out, outOffset + v("j"), total)]))
         return body
     }
 }

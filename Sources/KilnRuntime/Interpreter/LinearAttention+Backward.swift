@@ -4,16 +4,11 @@ extension LinearAttention {
     /// Reverse of the recurrence: recompute every state forward, then walk t backward carrying
     /// dS (the cotangent of the state after step t), starting from the final-state cotangent.
     static func backward(_ ins: [[S]], _ types: [TensorType], _ a: Attributes) -> [Buffer<S>] {
-        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
-        let hasH0 = a.bool("has_h0")
-        let (q, k, v) = (ins[0], ins[1], ins[2])
-        let g: [S]? = gate.hasGateOperand ? ins[3] : nil
-        let nf = 3 + (gate.hasGateOperand ? 1 : 0) + (hasH0 ? 1 : 0)
-        let h0: [S]? = hasH0 ? ins[nf - 1] : nil
-        let (dout, dstate) = (ins[nf], ins[nf + 1])
-        let qs = types[0].shape, dv = types[2].shape[3]
-        let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
-        let scale = S(a.float("scale")), n = dk * dv
+        let x = LinearAttentionOperands(backward: ins, types, a)
+        let (gate, q, k, v, g, h0, scale) = (x.gate, x.q, x.k, x.v, x.g, x.h0, x.scale)
+        let (dout, dstate, hasH0) = (x.dout!, x.dstate!, x.h0 != nil)
+        let (bsz, tl, h, dk, dv) = (x.bsz, x.tl, x.h, x.dk, x.dv)
+        let n = dk * dv
         var dq = [S](repeating: 0, count: q.count), dkv = [S](repeating: 0, count: k.count), dvv = [S](repeating: 0, count: v.count)
         var dg = [S](repeating: 0, count: g?.count ?? 0), dh0 = [S](repeating: 0, count: h0?.count ?? 0)
         for b in 0..<bsz {

@@ -32,14 +32,10 @@ struct HeadLayout {
 /// difference "later minus earlier" (≤ 0), DeltaNet through the UT transform T = (I + A)^-1.
 enum ChunkwiseLinearAttention<S: InterpScalar> {
     static func run(_ ins: [[S]], _ types: [TensorType], _ a: Attributes, audit: inout ExpAudit) -> [Buffer<S>] {
-        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
-        let qs = types[0].shape, dv = types[2].shape[3]
-        let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
+        let x = LinearAttentionOperands(forward: ins, types, a)
+        let (gate, g, h0, scale) = (x.gate, x.g, x.h0, x.scale)
+        let (bsz, tl, h, dk, dv) = (x.bsz, x.tl, x.h, x.dk, x.dv)
         let chunk = a.int("chunk")
-        let g: [S]? = gate.hasGateOperand ? ins[3] : nil
-        let h0Index = gate.hasGateOperand ? 4 : 3
-        let h0: [S]? = ins.count > h0Index ? ins[h0Index] : nil
-        let scale = S(a.float("scale"))
         var o = [S](repeating: 0, count: bsz * tl * h * dv)
         var finalState = [S](repeating: 0, count: bsz * h * dk * dv)
         for b in 0..<bsz {

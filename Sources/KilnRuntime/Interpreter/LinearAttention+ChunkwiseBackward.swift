@@ -5,16 +5,11 @@ extension ChunkwiseLinearAttention {
     /// state at each chunk boundary, then chunks are walked backward carrying dS, the cotangent
     /// of the state after the chunk, from the final-state cotangent down to dh0.
     static func backward(_ ins: [[S]], _ types: [TensorType], _ a: Attributes, audit: inout ExpAudit) -> [Buffer<S>] {
-        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
-        let hasH0 = a.bool("has_h0")
-        let chunk = a.int("chunk")
-        let g: [S]? = gate.hasGateOperand ? ins[3] : nil
-        let nf = 3 + (gate.hasGateOperand ? 1 : 0) + (hasH0 ? 1 : 0)
-        let h0: [S]? = hasH0 ? ins[nf - 1] : nil
-        let (dout, dstate) = (ins[nf], ins[nf + 1])
-        let qs = types[0].shape, dv = types[2].shape[3]
-        let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
-        let scale = S(a.float("scale")), n = dk * dv
+        let x = LinearAttentionOperands(backward: ins, types, a)
+        let (gate, g, h0, scale) = (x.gate, x.g, x.h0, x.scale)
+        let (dout, dstate, hasH0) = (x.dout!, x.dstate!, x.h0 != nil)
+        let (bsz, tl, h, dk, dv) = (x.bsz, x.tl, x.h, x.dk, x.dv)
+        let chunk = a.int("chunk"), n = dk * dv
         var grads = Grads(dq: [S](repeating: 0, count: ins[0].count), dk: [S](repeating: 0, count: ins[1].count),
                           dv: [S](repeating: 0, count: ins[2].count), dg: [S](repeating: 0, count: g?.count ?? 0))
         var dh0 = [S](repeating: 0, count: h0?.count ?? 0)

@@ -4,14 +4,9 @@ import KilnIR
 /// the output at step t reads the state after step t is written.
 enum LinearAttention<S: InterpScalar> {
     static func run(_ ins: [[S]], _ types: [TensorType], _ a: Attributes) -> [Buffer<S>] {
-        let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
-        let (q, k, v) = (ins[0], ins[1], ins[2])
-        let qs = types[0].shape, dv = types[2].shape[3]
-        let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
-        let g: [S]? = gate.hasGateOperand ? ins[3] : nil
-        let h0Index = gate.hasGateOperand ? 4 : 3
-        let h0: [S]? = ins.count > h0Index ? ins[h0Index] : nil
-        let scale = S(a.float("scale"))
+        let x = LinearAttentionOperands(forward: ins, types, a)
+        let (gate, q, k, v, g, h0, scale) = (x.gate, x.q, x.k, x.v, x.g, x.h0, x.scale)
+        let (bsz, tl, h, dk, dv) = (x.bsz, x.tl, x.h, x.dk, x.dv)
         var o = [S](repeating: 0, count: bsz * tl * h * dv)
         var finalState = [S](repeating: 0, count: bsz * h * dk * dv)
         var s = [S](repeating: 0, count: dk * dv)
