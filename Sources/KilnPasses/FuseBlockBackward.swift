@@ -30,7 +30,7 @@ public struct FuseBlockBackward: Pass {
         var notes: [String] = []
         var count = 0
         for lead in leads {
-            let rewritten = BackwardRewrites.pixelReductions(in: &f, lead: lead)
+            let (rewritten, weights) = BackwardRewrites.pixelReductionsRewriting(in: &f, lead: lead)
             if rewritten > 0 { notes.append("\(rewritten) weight/bias gradient(s) over flattened pixels rewritten as reductions over image rows") }
             let regions = BackwardRegionFinder.regions(in: f, lead: lead)
             var chosen: [(BackwardRegion, Node)] = []
@@ -70,6 +70,8 @@ public struct FuseBlockBackward: Pass {
                 chosen.append((region, Node(op: .fused, inputs: outerInputs, outputs: region.exports, attributes: attrs, regions: [body])))
             }
             f = try BackwardRegionFinder.contract(chosen, in: f)
+            let restored = BackwardRewrites.restoreGEMMs(in: &f, weights: weights)
+            if restored > 0 { notes.append("\(restored) 1x1 weight gradient(s) outside every backward kernel stay one GEMM over all pixels") }
         }
         // What is left after the first fused block, grouped by reason.
         if count > 0, let lead = leads.first, let first = f.nodes.firstIndex(where: { $0.op == .fused }) {

@@ -91,6 +91,21 @@ final class FuseBlockBackwardTests: XCTestCase {
         XCTAssertThrowsError(try PassPipeline([FuseBlockBackward()]).run(g, context: PassContext(options: ["fuse-block-backward": "maybe"])))
     }
 
+    /// HorNet's backward splits at its concats into three regions; a 1x1 weight gradient whose
+    /// dy comes from a concat joins none of them and stays one GEMM (not a loop nest).
+    func testHorNetSeveralRegionsAndAGEMMLeftOutside() throws {
+        let (m, g) = try training("hornet-block", .f32(1, 12, 10, 64))
+        let r = try fused(g)
+        XCTAssertEqual(r.function.nodes.filter { $0.attributes.symbol("direction") == "backward" }.count, 3, "\(r.notes)")
+        XCTAssertFalse(r.function.nodes.contains { $0.op == .conv2d_backward_weight && $0.attributes.ints("kernel") == [1, 1] })
+        XCTAssertTrue(r.notes.contains { $0.contains("stay one GEMM") }, "\(r.notes)")
+        let ins = trainingInputs(m, g, seed: 6)
+        let want = try Interpreter(precision: .f64).run(g, inputs: ins)
+        for (i, (a, b)) in zip(try Executable(r.function, kind: .compiled, threads: 2).run(ins), want).enumerated() {
+            XCTAssertLessThanOrEqual(scaledError(a.floats, b.floats), 2e-5, "result \(i)")
+        }
+    }
+
     /// With checkpointing the recompute copy of the forward kernel comes first, then the
     /// backward kernel; the gradients do not change.
     func testWithCheckpointing() throws {
