@@ -80,6 +80,7 @@ struct BenchCommand: ParsableCommand {
     var noRecurrent = false
 
     func run() throws {
+        OpenBLASSpinGuard.ensureShortTimeout()
         try reportingErrors {
             for n in names { _ = try BenchSuites.suite(for: n) }
             let threadCounts = try threads.map { try Self.integers($0, option: "--threads") }
