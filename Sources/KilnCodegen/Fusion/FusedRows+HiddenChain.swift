@@ -16,26 +16,29 @@ extension FusedRows {
         let (ob, obase) = row(o, yv)
         let (ib, ibase) = row(chain.input, yv)
         let cin = schedule.channels[chain.input.index]
-        // An entry read by a single unary activation (MLP: linear -> GELU) stores act(acc + bias)
-        // straight from the micro-kernel's registers into the activation's slice (a matmul
-        // epilogue: no pass over the slice at all). Otherwise its bias is added where its output
-        // is read, when only inner pointwise nodes read it (one pass: bias + activation).
+        // An entry read by a single cheap unary activation (MLP: linear -> ReLU) stores
+        // act(acc + bias) straight from the micro-kernel's registers into the activation's slice
+        // (a matmul epilogue: no pass over the slice at all). A transcendental one (GELU) stays a
+        // pass: inlined into every row-kernel height it made compiling the FFN block 0.6 -> 1.1 s
+        // and measured no faster. Otherwise the entry's bias is added where its output is read,
+        // when only inner pointwise nodes read it (one pass: bias + activation).
         let users = body.users()
+        func activation(of n: Node) -> MathFn {
+            n.op == .gelu && n.attributes.symbol("approximate") == "tanh" ? .gelu_tanh : MathFn(rawValue: n.op.rawValue)!
+        }
         var epilogueActivation: [Int: Int] = [:]   // entry node -> the activation node it absorbs
         var pendingBias: [ValueID: Int] = [:]
         for i in chain.entries {
             let out = body.nodes[i].outputs[0]
             let readers = users[out.index]
-            if readers.count == 1, chain.inner.contains(readers[0]), body.nodes[readers[0]].inputs.count == 1 {
+            if readers.count == 1, chain.inner.contains(readers[0]), body.nodes[readers[0]].inputs.count == 1,
+               !LoopHints.isTranscendental(activation(of: body.nodes[readers[0]])) {
                 epilogueActivation[i] = readers[0]
             } else if body.nodes[i].inputs.count > 2, !readers.isEmpty, readers.allSatisfy({ chain.inner.contains($0) }) {
                 pendingBias[out] = argumentBuffer(body.nodes[i].inputs[2])
             }
         }
         let absorbed = Set(epilogueActivation.values)
-        func activation(of n: Node) -> MathFn {
-            n.op == .gelu && n.attributes.symbol("approximate") == "tanh" ? .gelu_tanh : MathFn(rawValue: n.op.rawValue)!
-        }
         /// Loads chain value or broadcast argument `v` at pixel x, slice channel c.
         func operand(_ v: ValueID) -> KExpr {
             if let buf = slices[v] {

@@ -42,18 +42,25 @@ final class TileMatmulEmitter {
         }
     }
 
-    /// The row kernels one panel needs: by tile height, for each phase of the K blocks.
-    struct Family {
-        var first: [(LLVMValueRef, LLVMTypeRef)], middle: [(LLVMValueRef, LLVMTypeRef)]
-        var single: [(LLVMValueRef, LLVMTypeRef)], last: [(LLVMValueRef, LLVMTypeRef)]
+    /// The row kernels one panel needs: by tile height, for each phase of the K blocks. Built
+    /// on first use, so a matmul whose K is known to fit one block compiles only `single`.
+    final class Family {
+        let make: (_ accumulate: Bool, _ withEpilogue: Bool) -> [(LLVMValueRef, LLVMTypeRef)]
+        let accumulate: Bool
+        init(accumulate: Bool, make: @escaping (Bool, Bool) -> [(LLVMValueRef, LLVMTypeRef)]) {
+            self.accumulate = accumulate
+            self.make = make
+        }
+        lazy var first = make(accumulate, false)
+        lazy var middle = make(true, false)
+        lazy var single = make(accumulate, true)
+        lazy var last = make(true, true)
     }
 
     func family(strides: Strides, accumulate: Bool, epilogue: Epilogue.Shape?, widths: [Int]?) -> Family {
-        let kernel = { (rows: Int, acc: Bool, e: Epilogue.Shape?) in
-            self.rowKernel(rows: rows, strides: strides, accumulate: acc, epilogue: e, widths: widths)
+        Family(accumulate: accumulate) { acc, withEpilogue in
+            self.heights.map { self.rowKernel(rows: $0, strides: strides, accumulate: acc, epilogue: withEpilogue ? epilogue : nil, widths: widths) }
         }
-        return Family(first: heights.map { kernel($0, accumulate, nil) }, middle: heights.map { kernel($0, true, nil) },
-                      single: heights.map { kernel($0, accumulate, epilogue) }, last: heights.map { kernel($0, true, epilogue) })
     }
 
     /// Emits the driver at the builder's position. Values are i64 and float pointers.
@@ -122,6 +129,11 @@ final class TileMatmulEmitter {
                               a: k0.map { self.m.gep(a, LLVMBuildMul(bld, $0, aCol, "")!) } ?? a, aRow: aRow, aCol: aCol,
                               b: k0.map { self.m.gep(bj, LLVMBuildMul(bld, $0, ldb, "")!) } ?? bj, ldb: ldb,
                               c: cj, ldc: ldc, nValid: nValid, scale: scale, shift: shift)
+        }
+        // K known to fit one block (most fused matmuls): the single-block path alone.
+        if LLVMIsAConstantInt(k) != nil && LLVMConstIntGetSExtValue(k) <= kBlock {
+            tiles(f.single, nil, k)
+            return
         }
         let single = m.block(fn, "mm.single"), blocked = m.block(fn, "mm.blocked"), joined = m.block(fn, "mm.joined")
         LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLE, k, m.int(kBlock), "")!, single, blocked)
