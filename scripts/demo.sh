@@ -28,8 +28,8 @@ echo
 echo "== kiln bench mobilenetv2-block --quick (fused vs unfused, in-run sgemm rate and bandwidth)"
 "$kiln" bench mobilenetv2-block --quick --batch 8 --direction forward
 echo
-echo "== kiln run mobilenetv2-block --grad --profile (training graph: fused forward, 2 fused backward kernels; slowest calls)"
-"$kiln" run mobilenetv2-block --grad --profile --repeat 3 | head -n 14
+echo "== kiln run mobilenetv2-block --grad --profile (training graph: fused forward, 2 fused backward kernels; per-kernel times, first lines)"
+"$kiln" run mobilenetv2-block --grad --profile --repeat 3 | sed -n "1,14p"
 
 echo "== kiln dump ffn-block --emit kernels (Kernel IR, first lines)"
 "$kiln" dump ffn-block --emit kernels | head -n 16
