@@ -21,6 +21,10 @@ final class TileMatmulEmitter {
     /// K per block: 128 x 32 floats of B (16 KiB) leave half of a 32 KiB L1 for A and C.
     var kBlock: Int { 128 }
 
+    /// The largest K run as one block. Splitting a slightly deeper K (MobileNetV2's 144)
+    /// buys little L1 and costs a second pass over C with a nearly empty last block.
+    var kSingleMax: Int { kBlock + kBlock / 2 }
+
     /// Row-tile heights: the register-filling one, then powers of two for the remainder.
     var heights: [Int] { [tile.mr] + [8, 4, 2, 1].filter { $0 < tile.mr } }
 
@@ -131,12 +135,12 @@ final class TileMatmulEmitter {
                               c: cj, ldc: ldc, nValid: nValid, scale: scale, shift: shift)
         }
         // K known to fit one block (most fused matmuls): the single-block path alone.
-        if LLVMIsAConstantInt(k) != nil && LLVMConstIntGetSExtValue(k) <= kBlock {
+        if LLVMIsAConstantInt(k) != nil && LLVMConstIntGetSExtValue(k) <= kSingleMax {
             tiles(f.single, nil, k)
             return
         }
         let single = m.block(fn, "mm.single"), blocked = m.block(fn, "mm.blocked"), joined = m.block(fn, "mm.joined")
-        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLE, k, m.int(kBlock), "")!, single, blocked)
+        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLE, k, m.int(kSingleMax), "")!, single, blocked)
         m.position(at: single)
         tiles(f.single, nil, k)
         LLVMBuildBr(bld, joined)

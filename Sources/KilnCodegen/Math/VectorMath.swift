@@ -67,6 +67,26 @@ struct VectorMath {
         return select(LLVMBuildFCmp(b, LLVMRealUNO, x0, x0, "")!, x0, out)
     }
 
+    /// e^x for x <= 0 (a little above 0 is fine too) where results below ~1.2e-38 may flush
+    /// to that floor: the exp inside GELU, whose far tail is checked absolutely.
+    /// Same reduction and polynomial as `exp`, but below -87.3 the input is clamped (the result
+    /// stays normal, ~1.2e-38, instead of going subnormal), so 2^n is one exponent-field write,
+    /// and n is rounded by adding 1.5 * 2^23 + 127, whose low bits then hold n + 127 ready to
+    /// shift into place. The clamp is a compare and select, not minnum: x86 does that in one
+    /// instruction, and a NaN input fails the compare and propagates through the arithmetic.
+    func expNonPositive(_ x0: LLVMValueRef) -> LLVMValueRef {
+        let x = select(lt(x0, c(-87.3)), c(-87.3), x0)
+        let magic: Float = 12_583_039   // 1.5 * 2^23 + 127
+        let t = fma(x, c(1.44269504088896341), c(magic))
+        let n = sub(t, c(magic))
+        var r = fma(n, c(-0.693359375), x)
+        r = fma(n, c(2.12194440e-4), r)
+        let z = mul(r, r)
+        let p = poly(r, [5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3, 1.3981999507e-3, 1.9875691500e-4])
+        let y = add(fma(p, z, r), c(1))
+        return mul(y, bitsToFloat(LLVMBuildShl(b, floatToBits(t), ci(23), "")!))
+    }
+
     /// ln x: x = 2^e m with m in [sqrt(1/2), sqrt(2)), ln(1+f) by a polynomial, plus e ln 2.
     func log(_ x0: LLVMValueRef) -> LLVMValueRef {
         // Subnormal inputs: scale up by 2^23 first so the exponent field is meaningful.
@@ -139,7 +159,8 @@ struct VectorMath {
         let hi = mul(a, a)
         let lo = fma(a, a, LLVMBuildFNeg(b, hi, "")!)
         if exactSquare { return mul(t, mul(exp(LLVMBuildFNeg(b, hi, "")!), exp(sub(q, lo)))) }
-        return mul(t, exp(sub(sub(q, lo), hi)))
+        // q(t) <= q(1) = 3e-8 and e^{q - a^2} = erfc(a) / t <= 1: the argument is never above 0.
+        return mul(t, expNonPositive(sub(sub(q, lo), hi)))
     }
 
     /// erf: the series for |x| < 0.5, else sign(x) (1 - erfc(|x|)).
