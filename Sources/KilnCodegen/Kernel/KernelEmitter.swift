@@ -1,6 +1,11 @@
 internal import CLLVM
 
 /// Emits each `KernelFunction` as `void name(i64 begin, i64 end, float** buffers)`.
+///
+/// The top-level parallel loop runs iterations `begin..<end`; with `begin < 0` it instead takes
+/// iterations from the shared `i64` counter in the table's slot after the buffers until it
+/// reaches `end` (dynamic scheduling: on a shared machine, a thread whose core is slow simply
+/// takes fewer tiles). Iterations are independent, so results do not depend on who ran what.
 struct KernelEmitter {
     let m: Module
     let matmuls: TileMatmulEmitter
@@ -17,15 +22,31 @@ struct KernelEmitter {
     func emit(_ k: KernelFunction) throws {
         let fp = m.pointer(m.f32)
         let outer = m.function(k.name, returns: m.void, [m.i64, m.i64, m.pointer(fp)], noalias: [2])
-        let params = [m.i64, m.i64] + k.buffers.map { _ in fp }
-        let fn = m.function(k.name + ".body", returns: m.void, params, noalias: Array(2..<params.count))
+        let counterType = m.pointer(m.i64)
+        let params = [m.i64, m.i64] + k.buffers.map { _ in fp } + [counterType]
+        let fn = m.function(k.name + ".body", returns: m.void, params, noalias: Array(2..<(params.count - 1)))
         LLVMSetLinkage(fn, LLVMInternalLinkage)
         let always = LLVMGetEnumAttributeKindForName("alwaysinline", 12)
         LLVMAddAttributeAtIndex(fn, LLVMAttributeIndex(truncatingIfNeeded: LLVMAttributeFunctionIndex), LLVMCreateEnumAttribute(m.context, always, 0))
-        m.position(at: m.block(outer, "entry"))
+        let outerEntry = m.block(outer, "entry"), shared = m.block(outer, "shared"), call = m.block(outer, "call")
+        m.position(at: outerEntry)
         let table = LLVMGetParam(outer, 2)!
-        var args = [LLVMGetParam(outer, 0)!, LLVMGetParam(outer, 1)!]
+        let begin = LLVMGetParam(outer, 0)!
+        var args = [begin, LLVMGetParam(outer, 1)!]
         for slot in k.buffers.indices { args.append(m.load(fp, m.gep(table, m.int(slot), fp), align: 8)) }
+        // A static range counts on a private counter that starts at `begin`.
+        let own = LLVMBuildAlloca(m.builder, m.i64, "next")!
+        m.store(begin, own)
+        LLVMBuildCondBr(m.builder, LLVMBuildICmp(m.builder, LLVMIntSLT, begin, m.int(0), "")!, shared, call)
+        m.position(at: shared)
+        let slot = m.load(fp, m.gep(table, m.int(k.buffers.count), fp), align: 8)
+        let sharedCounter = LLVMBuildBitCast(m.builder, slot, counterType, "")!
+        LLVMBuildBr(m.builder, call)
+        m.position(at: call)
+        let counter = LLVMBuildPhi(m.builder, counterType, "counter")!
+        var incoming: [LLVMValueRef?] = [own, sharedCounter], from: [LLVMBasicBlockRef?] = [outerEntry, shared]
+        LLVMAddIncoming(counter, &incoming, &from, 2)
+        args.append(counter)
         var ps: [LLVMTypeRef?] = params
         let fnType = ps.withUnsafeMutableBufferPointer { LLVMFunctionType(m.void, $0.baseAddress, UInt32(params.count), 0)! }
         _ = m.call((fn, fnType), args)
@@ -33,7 +54,7 @@ struct KernelEmitter {
 
         let entry = m.block(fn, "entry"), start = m.block(fn, "start")
         m.position(at: entry)
-        var env = Env(begin: LLVMGetParam(fn, 0)!, end: LLVMGetParam(fn, 1)!)
+        var env = Env(end: LLVMGetParam(fn, 1)!, counter: LLVMGetParam(fn, UInt32(params.count - 1))!)
         for (slot, id) in k.buffers.enumerated() { env.buffers[id] = LLVMGetParam(fn, UInt32(slot + 2))! }
         // Scratch: one 64-byte-aligned block per call (so per thread), freed on return.
         let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
@@ -55,7 +76,10 @@ struct KernelEmitter {
     }
 
     struct Env {
-        var begin: LLVMValueRef, end: LLVMValueRef
+        /// One past the last iteration of the top-level parallel loop.
+        var end: LLVMValueRef
+        /// Where the top-level parallel loop takes its next iteration from.
+        var counter: LLVMValueRef
         var buffers: [Int: LLVMValueRef] = [:]
         var ints: [String: LLVMValueRef] = [:]
         var floats: [String: LLVMValueRef] = [:]  // allocas
@@ -72,10 +96,23 @@ struct KernelEmitter {
         mutating func emit(_ stmts: [KStmt], _ env: inout Env, topLevel: Bool = false) throws {
             for s in stmts {
                 switch s {
+                case .loop(let v, _, let parallel, let body) where parallel && topLevel:
+                    // Each iteration is taken from the counter (see the type's comment).
+                    let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body"), exit = m.block(fn, "\(v).exit")
+                    LLVMBuildBr(b, header)
+                    m.position(at: header)
+                    let i = LLVMBuildAtomicRMW(b, LLVMAtomicRMWBinOpAdd, env.counter, m.int(1), LLVMAtomicOrderingMonotonic, 0)!
+                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, env.end, "")!, bodyBlock, exit)
+                    m.position(at: bodyBlock)
+                    var inner = env
+                    inner.ints[v] = i
+                    try emit(body, &inner)
+                    env.floats = env.floats.merging(inner.floats) { a, _ in a }
+                    LLVMBuildBr(b, header)
+                    m.position(at: exit)
                 case .loop(let v, let count, let parallel, let body):
-                    let useRange = parallel && topLevel
-                    let lo = useRange ? env.begin : m.int(0)
-                    let hi = useRange ? env.end : try int(count, env)
+                    let lo = m.int(0)
+                    let hi = try int(count, env)
                     let pre = LLVMGetInsertBlock(b)!
                     let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body"), exit = m.block(fn, "\(v).exit")
                     LLVMBuildBr(b, header)

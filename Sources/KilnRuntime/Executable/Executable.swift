@@ -27,6 +27,8 @@ public final class Executable: @unchecked Sendable {
     public let plan: MemoryPlan
     private let arena: UnsafeMutableRawPointer
     private var gemms: [Gemm] = []
+    /// The shared tile counter of a multi-threaded kernel call (on its own cache line).
+    private let tileCounter: UnsafeMutablePointer<Int64>
     let lock = NSLock()
 
     /// Threads from `KILN_THREADS`, else all cores.
@@ -49,6 +51,7 @@ public final class Executable: @unchecked Sendable {
         plan = MemoryPlan(program)
         try MemoryBudget.check(plan.arenaBytes, for: "@\(function.name)'s arena (memory plan)")
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
+        tileCounter = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64).bindMemory(to: Int64.self, capacity: 1)
         for (i, b) in program.buffers.enumerated() {
             guard let c = b.constant else { continue }
             if b.isInt {
@@ -61,7 +64,10 @@ public final class Executable: @unchecked Sendable {
         if kind == .compiled { gemms = try (0..<self.threads).map { _ in try Gemm(target: target) } }
     }
 
-    deinit { arena.deallocate() }
+    deinit {
+        arena.deallocate()
+        tileCounter.deallocate()
+    }
 
     /// Peak bytes of the arena under the memory plan.
     public var peakArenaBytes: Int { plan.arenaBytes }
@@ -121,18 +127,18 @@ public final class Executable: @unchecked Sendable {
         var table: [UnsafeMutablePointer<Float>?] = k.buffers.map { pointer($0) }
         let n = k.parallelCount
         let parts = min(threads, n)
+        if parts <= 1 {
+            table.withUnsafeMutableBufferPointer { fn(0, Int64(n), $0.baseAddress!) }
+            return
+        }
+        // Every worker takes tiles from one shared counter (the slot after the buffers) until
+        // none are left: a worker whose core is busy with something else takes fewer. Tiles are
+        // independent, so the results are the same whichever worker runs which tile.
+        tileCounter.pointee = 0
+        table.append(UnsafeMutableRawPointer(tileCounter).assumingMemoryBound(to: Float.self))
         table.withUnsafeMutableBufferPointer { tp in
-            let base = tp.baseAddress!
-            if parts <= 1 {
-                fn(0, Int64(n), base)
-                return
-            }
-            // Contiguous ranges, one per thread: the same split on every run (deterministic).
-            let shared = Shared(base)
-            DispatchQueue.concurrentPerform(iterations: parts) { t in
-                let lo = n * t / parts, hi = n * (t + 1) / parts
-                if hi > lo { fn(Int64(lo), Int64(hi), shared.p) }
-            }
+            let shared = Shared(tp.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: parts) { _ in fn(-1, Int64(n), shared.p) }
         }
     }
 
