@@ -23,9 +23,21 @@ public enum FusionCostModel {
     public static func estimate(body: Function, schedule s: RowSchedule, machine: MachineModel, threads: Int) -> FusionEstimate {
         let t = Double(max(threads, 1))
         let halo = s.haloRows
-        // Bands: no halo means rows are independent, so every row is a tile; otherwise give
-        // each thread a band when the batch alone cannot keep them busy.
-        let bands = halo == 0 ? s.rows : (s.batch >= threads ? 1 : min((threads + s.batch - 1) / s.batch, max(s.rows / 4, 1)))
+        // Bands: no halo means rows are independent, so every row is a tile. Otherwise, when
+        // the batch alone cannot keep the threads busy, each image splits into bands: one per
+        // thread at least, and up to 4 per thread while the rows recomputed at band edges cost
+        // under 5%. Threads take tiles dynamically, so a few tiles each let a thread on a busy
+        // core hand work to the other instead of making everyone wait for it.
+        let bands: Int
+        if halo == 0 {
+            bands = s.rows
+        } else if s.batch >= threads {
+            bands = 1
+        } else {
+            let least = (threads + s.batch - 1) / s.batch, most = max(s.rows / 4, 1)
+            let options = (1...4).map { min($0 * least, most) }
+            bands = options.last { recomputeFactor(body: body, schedule: s, bands: $0) <= 1.05 } ?? options[0]
+        }
         let tileM = 14.0, tileN = 32.0
         var fusedCompute = 0.0, unfused = 0.0
         for (node, step) in zip(body.nodes, s.steps) {
@@ -43,9 +55,7 @@ public enum FusionCostModel {
             // As a separate kernel, a k x k dense convolution is a loop nest, not a GEMM.
             var separateSeconds = seconds
             if case .dense = step { separateSeconds = flops / (machine.vectorGflopsPerCore * 1e9) }
-            // Each band recomputes the rows of this value that its neighbours also compute.
-            let extra = node.outputs.map { s.lead[$0.index] + s.back[$0.index] }.max()!
-            fusedCompute += seconds * (1 + Double(extra * (bands - 1)) / Double(max(s.rows, 1)))
+            fusedCompute += seconds * recomputeFactor(of: node, schedule: s, bands: bands)
             let outBytes = Double(outs.reduce(0) { $0 + $1.elementCount } * 4)
             let inBytes = Double(ins.reduce(0) { $0 + $1.elementCount } * 4)
             let spills = outBytes > Double(machine.l2Bytes) * t
@@ -61,5 +71,23 @@ public enum FusionCostModel {
         let roof = machine.roofline(flops: body.flops, bytes: compulsory, threads: threads)
         return FusionEstimate(fusedSeconds: fused, unfusedSeconds: unfused, rooflineSeconds: roof,
                               scratchBytes: s.scratchFloats(body: body) * 4, bands: bands)
+    }
+
+    /// Each band recomputes the rows of a value that its neighbours also compute: the factor
+    /// on that node's work.
+    static func recomputeFactor(of node: Node, schedule s: RowSchedule, bands: Int) -> Double {
+        let extra = node.outputs.map { s.lead[$0.index] + s.back[$0.index] }.max()!
+        return 1 + Double(extra * (bands - 1)) / Double(max(s.rows, 1))
+    }
+
+    /// The whole block's work with `bands` bands over its work with one, weighted by FLOPs.
+    static func recomputeFactor(body: Function, schedule s: RowSchedule, bands: Int) -> Double {
+        var total = 0.0, weighted = 0.0
+        for node in body.nodes {
+            let flops = node.op.info.flops(node.inputs.map(body.type(of:)), node.outputs.map(body.type(of:)), node.attributes)
+            total += flops
+            weighted += flops * recomputeFactor(of: node, schedule: s, bands: bands)
+        }
+        return total > 0 ? weighted / total : 1
     }
 }
