@@ -26,7 +26,7 @@ public enum FusionCostModel {
         // Bands: no halo means rows are independent, so every row is a tile. Otherwise, when
         // the batch alone cannot keep the threads busy, each image splits into bands: one per
         // thread at least, and up to 4 per thread while the rows recomputed at band edges cost
-        // under 5%. Threads take tiles dynamically, so a few tiles each let a thread on a busy
+        // under 6%. Threads take tiles dynamically, so a few tiles each let a thread on a busy
         // core hand work to the other instead of making everyone wait for it.
         let bands: Int
         if halo == 0 {
@@ -36,7 +36,7 @@ public enum FusionCostModel {
         } else {
             let least = (threads + s.batch - 1) / s.batch, most = max(s.rows / 4, 1)
             let options = (1...4).map { min($0 * least, most) }
-            bands = options.last { recomputeFactor(body: body, schedule: s, bands: $0) <= 1.05 } ?? options[0]
+            bands = options.last { recomputeFactor(body: body, schedule: s, bands: $0) <= 1.06 } ?? options[0]
         }
         let tileM = 14.0, tileN = 32.0
         var fusedCompute = 0.0, unfused = 0.0
