@@ -8,6 +8,7 @@ final class BenchCommandTests: XCTestCase {
 
     func testQuickRunWritesBothVariants() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("bench.json").path
         let svg = dir.appendingPathComponent("bench.svg").path
         let r = try kiln(["bench", "convnext-block", "--quick", "--threads", "1", "--batch", "1", "--direction", "forward",

@@ -29,6 +29,7 @@ final class AOTTests: XCTestCase {
         let f = try Zoo.model(named: name)!.trace(input: input).function
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-aot-\(getpid())-\(name)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         let aot = try AOTCompiler(f)
         try aot.write(to: dir + "/libmodel.so")
         try aot.header().write(toFile: dir + "/model.h", atomically: true, encoding: .utf8)
