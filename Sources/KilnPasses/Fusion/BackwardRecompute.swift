@@ -42,8 +42,8 @@ enum BackwardRecompute {
         return needed.sorted()
     }
 
-    /// Seconds to recompute `chosen` (arithmetic of the forward nodes it needs at the cost
-    /// model's rates, over `threads`) and seconds to save them instead (the forward kernel
+    /// Seconds to recompute `chosen` (the dense matmuls among the forward nodes it needs, at the
+    /// cost model's GEMM rate, over `threads`; `flops` counts all of them) and seconds to save them instead (the forward kernel
     /// writes them, the backward reads them back: twice their bytes at DRAM bandwidth).
     static func costs(_ chosen: [Saved], all: [Saved], in f: Function, machine: MachineModel, threads: Int) -> (recompute: Double, save: Double, flops: Double) {
         let t = Double(max(threads, 1))
@@ -55,7 +55,10 @@ enum BackwardRecompute {
                 let n = fb.nodes[i]
                 let fl = n.op.info.flops(n.inputs.map(fb.type(of:)), n.outputs.map(fb.type(of:)), n.attributes)
                 let dense = [.linear, .matmul].contains(n.op) || (n.op == .conv2d && n.attributes.int("groups") == 1)
-                seconds += fl / ((dense ? machine.gemmGflopsPerCore : machine.vectorGflopsPerCore) * 1e9)
+                // Only the dense matmuls count: the recomputed pointwise and depthwise work joins
+                // row passes the backward kernel makes over the same rows anyway (measured:
+                // MobileNetV2's backward kernel took the same time with and without it).
+                if dense { seconds += fl / (machine.gemmGflopsPerCore * 1e9) }
                 flops += fl
             }
         }
