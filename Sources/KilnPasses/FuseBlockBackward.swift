@@ -1,3 +1,4 @@
+import Foundation
 import KilnIR
 
 /// `fuse-block-backward`: in a training graph whose forward blocks were fused by
@@ -8,6 +9,14 @@ import KilnIR
 /// all pixels) and k x k convolution backward stay separate kernels; the notes list them.
 ///
 /// Option `fuse-block-backward` = `on` (default) or `off`.
+///
+/// Option `fuse-block-backward-recompute` = `auto` (default), `on` or `off`: whether each
+/// backward kernel recomputes its block's forward intermediates per row tile from the block
+/// input (`BackwardRecompute`) instead of reading what the forward kernel saved. `auto`
+/// decides per block with the cost model: recompute when the recomputed arithmetic is
+/// predicted to cost less than writing and reading back the saved values. Where the option
+/// cannot be passed (`kiln run`, `kiln bench`), the environment variable
+/// `KILN_BACKWARD_RECOMPUTE` sets it.
 public struct FuseBlockBackward: Pass {
     public var name: String { "fuse-block-backward" }
     public init() {}
@@ -15,6 +24,11 @@ public struct FuseBlockBackward: Pass {
     public func run(_ function: Function, context: PassContext) throws -> PassResult {
         let mode = context.options["fuse-block-backward"] ?? "on"
         guard ["on", "off"].contains(mode) else { throw PassError("fuse-block-backward=\(mode): choose on or off") }
+        let recomputeMode = context.options["fuse-block-backward-recompute"]
+            ?? ProcessInfo.processInfo.environment["KILN_BACKWARD_RECOMPUTE"] ?? "auto"
+        guard ["auto", "on", "off"].contains(recomputeMode) else {
+            throw PassError("fuse-block-backward-recompute=\(recomputeMode): choose auto, on or off")
+        }
         let forward = function.nodes.filter { $0.op == .fused && $0.attributes.symbol("schedule") == "rows" }
         guard !forward.isEmpty else {
             let training = function.nodes.contains { [.conv2d_backward_input, .conv2d_backward_weight].contains($0.op) }
@@ -39,7 +53,23 @@ public struct FuseBlockBackward: Pass {
                 count += 1
                 let block = ResidualBlock(nodes: region.nodes, input: f.nodes[region.nodes[0]].inputs[0],
                                           output: region.exports[0], exports: Array(region.exports.dropFirst()))
-                let body = ResidualBlockMatcher.body(of: block, in: f, name: "\(f.name)_bwd\(count - 1)")
+                var body = ResidualBlockMatcher.body(of: block, in: f, name: "\(f.name)_bwd\(count - 1)")
+                // Recompute the block's saved intermediates in this kernel, or read them.
+                let saved = BackwardRecompute.saved(body: body, in: f)
+                var recomputeNote = ""
+                if !saved.isEmpty {
+                    let c = BackwardRecompute.costs(saved, all: saved, in: f, machine: context.machine, threads: context.threads)
+                    let us = { (s: Double) in String(format: "%.1f us", s * 1e6) }
+                    let recompute = recomputeMode == "on" || (recomputeMode == "auto" && c.recompute <= c.save)
+                    let why = "recomputing \(String(format: "%.1f", c.flops / 1e6)) MFLOP predicted \(us(c.recompute)) vs saving \(us(c.save))"
+                    if recompute {
+                        body = BackwardRecompute.compacted(BackwardRecompute.recomputing(body: body, chosen: saved, all: saved, in: f))
+                        recomputeNote = "recomputes from the block input (fuse-block-backward-recompute=\(recomputeMode): \(why)): " +
+                            saved.map { BackwardRecompute.describe($0.outer, in: f) }.joined(separator: ", ")
+                    } else {
+                        recomputeNote = "reads saved intermediates (fuse-block-backward-recompute=\(recomputeMode): \(why))"
+                    }
+                }
                 let schedule: RowSchedule
                 do { schedule = try RowSchedule(body: body) } catch {
                     notes.append("\(label): not fused: \(error)")
@@ -58,18 +88,21 @@ public struct FuseBlockBackward: Pass {
                 let outerInputs = body.arguments.map { a in f.value(named: body.name(of: a))! }
                 // What the backward kernel reads from the forward pass (the saved values).
                 let producers = f.producers()
-                let saved = outerInputs.filter { v in
+                let reads = outerInputs.filter { v in
                     guard let p = producers[v.index] else { return f.role(of: v) != .param && f.inputs.contains(v) }
                     return f.nodes[p].op == .fused && f.nodes[p].attributes.symbol("direction") != "backward"
                 }
                 let reductions = schedule.steps.filter { if case .pixelReduce = $0 { return true }; return false }.count
+                let savedBytes = reads.reduce(0) { $0 + f.type(of: $1).elementCount * 4 }
                 notes.append("\(label): fused into one kernel" + (reductions > 0 ? " plus one that adds the per-tile partial sums of its \(reductions) reductions over pixels" : "") +
-                             "; reads from the forward pass " + saved.map { "%" + f.name(of: $0) }.joined(separator: " ") +
+                             (recomputeNote.isEmpty ? "" : "; " + recomputeNote) +
+                             "; saved from the forward pass (\(savedBytes / 1024) KiB): " + reads.map { BackwardRecompute.describe($0, in: f) }.joined(separator: ", ") +
                              "; returns " + region.exports.map { "%" + f.name(of: $0) }.joined(separator: " ") +
                              "; \(schedule.batch) x \(e.bands) tiles, scratch \(e.scratchBytes / 1024) KiB per thread")
                 chosen.append((region, Node(op: .fused, inputs: outerInputs, outputs: region.exports, attributes: attrs, regions: [body])))
             }
             f = try BackwardRegionFinder.contract(chosen, in: f)
+            BackwardRecompute.pruneForwardExports(in: &f)
             let restored = BackwardRewrites.restoreGEMMs(in: &f, weights: weights)
             if restored > 0 { notes.append("\(restored) 1x1 weight gradient(s) outside every backward kernel stay one GEMM over all pixels") }
         }

@@ -110,7 +110,7 @@ final class FuseBlockBackwardTests: XCTestCase {
     /// backward kernel; the gradients do not change.
     func testWithCheckpointing() throws {
         let (m, g) = try training("mobilenetv2-block", .f32(2, 8, 6, 24))
-        let options = ["fuse-residual-blocks": "on", "checkpoint-residual-blocks": "on"]
+        let options = ["fuse-residual-blocks": "on", "checkpoint-residual-blocks": "on", "fuse-block-backward-recompute": "off"]
         let r = try PassPipeline.all.run(g, context: PassContext(threads: 2, options: options))
         let exe = try Executable(r.function, kind: .compiled, threads: 2)
         XCTAssertEqual(exe.program.allKernels.filter { $0.name.contains("fused_rows") }.count, 3, "forward, recompute, backward")
