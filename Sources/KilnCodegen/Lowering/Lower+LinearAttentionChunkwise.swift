@@ -137,7 +137,8 @@ extension LowerContext {
                 .store(kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), kDecay)),
             ]),
             // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
-            .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
+            // Per-key gates build their B operand from K directly (keyGateScores).
+            .loop("d", .int(p.gate == .key ? 0 : dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
             .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
@@ -226,27 +227,23 @@ extension LowerContext {
     /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
     /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
     /// `steps`, if given, holds e^{B_i − B_{i−1}} (n x dk) for the chunk (the forward computes them
-    /// once); the backward's recomputation passes nil and they are made per row.
+    /// once); the backward's recomputation passes nil and they are made per row. The off-diagonal
+    /// B operand is built straight from K and B row by row (no transposed copies: those strided
+    /// copies cost ~15% of the GLA forward), so `kt` is not read.
     mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int, steps: Int? = nil) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = p.sub
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        // Bᵀ (key dim major), so e^{r − B_j} for all j is a contiguous, vectorizable loop.
-        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
         let wt = temp("la.diagW", elements: p.bsz * p.h * sub * dk)   // W (sub x dk)
         let step = temp("la.step", elements: p.bsz * p.h * dk)        // e^{B_i − B_{i−1}}
         let lanes = temp("la.lanes", elements: p.bsz * p.h * sub * 16)  // per-lane partial dot products
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB, wB, sB) = (p.scratch(sub * dk), p.scratch(dk * c), p.scratch(dk * sub), p.scratch(dk))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
-        let cumTAt = { (d: KExpr, i: KExpr) -> KExpr in .load(cumT, kB + d * .int(c) + i) }
         var body: [KStmt] = [
             // Zero the whole score tile; the blocks below fill the causal part.
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
-            .loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(cumT, kB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
-            ])]),
         ]
         // Q_I ⊙ e^{B_I − r}: from the steps, the factor is a running product down the sub-chunk.
         let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d"), qaAt: KExpr = qB + (v("i0") + v("i")) * .int(dk) + v("d")
@@ -263,11 +260,12 @@ extension LowerContext {
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
             qrRows,
-            // (K ⊙ e^{r − B})ᵀ for the earlier rows, from Kᵀ and Bᵀ (contiguous in j).
-            .loop("d", .int(dk), parallel: false, [
-                .loop("j", v("i0"), parallel: false, [
+            // (K ⊙ e^{r − B})ᵀ for the earlier rows, read row by row from K and B (contiguous in d,
+            // so the exps vectorize); only the stores are strided. No transposed copies of K or B.
+            .loop("j", v("i0"), parallel: false, [
+                .loop("d", .int(dk), parallel: false, [
                     .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .call(.exp, fsub(cumTAt(v("d"), v("i0")), cumTAt(v("d"), v("j")))))),
+                           fmul(.load(p.k, p.at(v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
                 ]),
             ]),
         ]
