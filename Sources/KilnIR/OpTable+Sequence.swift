@@ -45,6 +45,8 @@ func sequenceOps() -> [OpInfo] {
             // 0: let schedule-linear-attention choose; otherwise 16...256.
             AttributeSpec("chunk", .int, default: .int(0), check: chunkCheck),
             AttributeSpec("final_state", .bool, default: .bool(false)),
+            // true: the quadratic parallel form over the whole sequence (chunk must be 0).
+            AttributeSpec("parallel", .bool, default: .bool(false)),
         ],
         regionCount: 0, allowsUnknownAttributes: false,
         inferTypes: { ins, a, _ throws(IRError) in

@@ -32,6 +32,8 @@ public struct LinearAttentionEstimate: Sendable, Hashable {
     public var scratchBytes: Double
     /// Why this schedule cannot be used, when it cannot.
     public var infeasible: String?
+    /// The quadratic parallel form (then `chunk` is 0).
+    public var parallel: Bool = false
 }
 
 /// The CPU cost model of reference/chunkwise.md §3 for choosing between the recurrent form and
@@ -138,9 +140,39 @@ public struct LinearAttentionCostModel: Sendable {
                                        seconds: t * rounds(p), workingSetBytes: working, scratchBytes: scratch, infeasible: nil)
     }
 
-    /// Every candidate: the recurrent form first, then each chunk size.
+    /// Bytes of scratch the parallel form needs: per (batch, head) the T x T scores plus about
+    /// ten T x D operand copies (scaled Q, Kᵀ, gates and their decays, the key-gate factors).
+    public func parallelScratchBytes(_ p: LinearAttentionProblem) -> Double {
+        let t = Double(p.seqLen)
+        return Double(p.batch * p.heads) * 4 * (t * t + 10 * t * Double(max(p.dk, p.dv)))
+    }
+
+    /// The quadratic parallel form: the chunkwise kernel with one chunk of C = T, plus writing
+    /// and reading the T x T scores, which leave the caches once T passes a few hundred.
+    /// Infeasible when its scratch exceeds `scratchBudget`. Ties go to the chunkwise form (it
+    /// is listed first), so at T ≤ 256, where the two are the same kernel, chunkwise is kept.
+    public func estimateParallel(_ p: LinearAttentionProblem) -> LinearAttentionEstimate {
+        var e = estimateChunkwise(p, chunk: p.seqLen)
+        let t = Double(p.seqLen)
+        if 4 * t * t > Double(machine.l2Bytes) {
+            e.seconds += 2 * 4 * t * t / (machine.dramGBps * 1e9) * rounds(p)
+        }
+        e.chunk = 0
+        e.parallel = true
+        e.workingSetBytes = Int(min(4 * t * t, Double(Int.max / 2)))
+        e.scratchBytes = parallelScratchBytes(p)
+        if p.backward {
+            e.infeasible = "no backward kernel of its own"
+        } else if e.scratchBytes > scratchBudget {
+            e.infeasible = "the T x T scores need \(Self.megabytes(e.scratchBytes)) > budget \(Self.megabytes(scratchBudget))"
+        }
+        return e
+    }
+
+    /// Every candidate: the recurrent form first, then each chunk size, then (forward only) the
+    /// parallel form.
     public func candidates(_ p: LinearAttentionProblem) -> [LinearAttentionEstimate] {
-        [estimateRecurrent(p)] + Self.chunkSizes.map { estimateChunkwise(p, chunk: $0) }
+        [estimateRecurrent(p)] + Self.chunkSizes.map { estimateChunkwise(p, chunk: $0) } + (p.backward ? [] : [estimateParallel(p)])
     }
 
     /// The fastest feasible candidate. Chunk sizes larger than the sequence only repeat the

@@ -79,6 +79,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Linear attention: skip the recurrent form.")
     var noRecurrent = false
 
+    @Flag(help: "Linear attention: skip the quadratic parallel form.")
+    var noParallel = false
+
     func run() throws {
         OpenBLASSpinGuard.ensureShortTimeout()
         try reportingErrors {
@@ -103,6 +106,7 @@ struct BenchCommand: ParsableCommand {
             config.seqLens = try seqLens.map { try Self.integers($0, option: "--seq-lens") }
             config.chunks = try chunks.map { try Self.integers($0, option: "--chunks") }
             config.includeRecurrent = !noRecurrent
+            config.includeParallel = !noParallel
             let report: BenchReport
             if let from {
                 let records = try BenchRecord.read(from: from)

@@ -17,7 +17,7 @@ final class LinearAttentionBenchTests: XCTestCase {
         bench.remeasureSgemm = false
         let records = try bench.run(sgemmGflops: 100)
         let run = records.filter { $0.skipped == nil }
-        XCTAssertEqual(Set(run.map(\.variant)), ["recurrent", "chunkwise"])
+        XCTAssertEqual(Set(run.map(\.variant)), ["recurrent", "chunkwise", "parallel"])
         XCTAssertTrue(run.contains { $0.variant == "chunkwise" && $0.chunk == 16 && $0.direction == "forward+backward" })
         for r in run {
             XCTAssertGreaterThan(r.median_ms, 0)
@@ -25,7 +25,13 @@ final class LinearAttentionBenchTests: XCTestCase {
             XCTAssertEqual(r.seq_len, 40)
             XCTAssertGreaterThan(r.peak_bytes, 0)
         }
-        XCTAssertTrue(records.contains { $0.variant == "parallel" && $0.skipped != nil })
+        XCTAssertTrue(run.contains { $0.variant == "parallel" && $0.direction == "forward" && $0.chunk == 0 })
+        // Above the memory cap the parallel form is skipped with the reason.
+        bench.parallelMemoryCap = 1
+        bench.names = ["gla"]
+        bench.directions = ["forward"]
+        let capped = try bench.run(sgemmGflops: 100)
+        XCTAssertTrue(capped.contains { $0.variant == "parallel" && ($0.skipped ?? "").contains("cap") })
         XCTAssertTrue(BenchSuites.names.contains("gla"))
     }
 
@@ -33,7 +39,7 @@ final class LinearAttentionBenchTests: XCTestCase {
     func testKilnBenchSweepsChunks() throws {
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-la-bench-\(ProcessInfo.processInfo.processIdentifier).json").path
         let r = try CLIProcessTests.run(["bench", "gla", "--quick", "--threads", "1", "--batch", "1", "--direction", "forward",
-                                         "--seq-lens", "64", "--chunks", "16", "--no-recurrent", "--json", json])
+                                         "--seq-lens", "64", "--chunks", "16", "--no-recurrent", "--no-parallel", "--json", json])
         XCTAssertEqual(r.status, 0, r.stderr)
         let records = try BenchRecord.read(from: json)
         XCTAssertTrue(records.contains { $0.chunk == 16 }, "\(records)")

@@ -57,10 +57,30 @@ final class ScheduleLinearAttentionTests: XCTestCase {
         XCTAssertTrue(forced.notes[0].contains("forced by linear-attention-chunk=32"), forced.notes[0])
     }
 
+    /// form=parallel marks the forward op; a backward op keeps a chunkwise schedule and says why;
+    /// the cost model never picks the parallel form where its T x T scores exceed the budget.
+    func testParallelFormIsForceableAndExplained() throws {
+        let f = try function(.key, t: 1024)
+        let r = try schedule(f, ["linear-attention-form": "parallel"])
+        let node = r.function.nodes.first { $0.op == .linear_attention }!
+        XCTAssertTrue(node.attributes.bool("parallel"))
+        XCTAssertEqual(node.attributes.int("chunk"), 0)
+        XCTAssertTrue(r.notes[0].contains("parallel (one chunk of C = T)") && r.notes[0].contains("forced by"), r.notes[0])
+        XCTAssertNoThrow(try r.function.verify())
+        let b = try schedule(try function(.key, t: 1024, backward: true), ["linear-attention-form": "parallel"])
+        XCTAssertGreaterThan(chunks(b.function)[0], 0)
+        XCTAssertTrue(b.notes[0].contains("no backward kernel"), b.notes[0])
+        let model = LinearAttentionCostModel(machine: .default, threads: 2)
+        let long = LinearAttentionProblem(gate: .none, batch: 1, seqLen: 65536, heads: 4, dk: 128, dv: 128)
+        XCTAssertNotNil(model.estimateParallel(long).infeasible)
+        XCTAssertFalse(model.best(long).parallel)
+        XCTAssertThrowsError(try schedule(f, ["linear-attention-form": "parallel", "linear-attention-chunk": "64"]))
+    }
+
     func testBadOptionsAreClearErrors() throws {
         let f = try function(.none, t: 64)
         let bad: [([String: String], String)] = [
-            (["linear-attention-form": "quadratic"], "must be recurrent, chunkwise or auto, got 'quadratic'"),
+            (["linear-attention-form": "quadratic"], "must be recurrent, chunkwise, parallel or auto, got 'quadratic'"),
             (["linear-attention-chunk": "8"], "must be an integer in 16...256, got '8'"),
             (["linear-attention-chunk": "sixty"], "got 'sixty'"),
             (["linear-attention-form": "recurrent", "linear-attention-chunk": "64"], "contradicts"),

@@ -139,7 +139,7 @@ final class NumericalEdgeCaseTests: XCTestCase {
     func testZeroLengthSequenceIsAVerifierError() throws {
         let text = """
         func @la(%q: f32[1,0,2,8], %k: f32[1,0,2,8], %v: f32[1,0,2,4]) -> (f32[1,0,2,4]) {
-          %0 = linear_attention %q, %k, %v {chunk = 0, final_state = false, gate = none, scale = 0.5} : f32[1,0,2,4]
+          %0 = linear_attention %q, %k, %v {chunk = 0, final_state = false, gate = none, parallel = false, scale = 0.5} : f32[1,0,2,4]
           return %0
         }
         """

@@ -20,6 +20,8 @@ public struct BenchConfig: Sendable {
     public var chunks: [Int]? = nil
     /// Whether sequence suites also time the recurrent form (slow at long T).
     public var includeRecurrent = true
+    /// Whether linear-attention suites also time the quadratic parallel form.
+    public var includeParallel = true
     /// Progress notes (the CLI sends them to stderr).
     public var progress: @Sendable (String) -> Void
     /// Where a suite reports a configuration that failed (variants disagree, compile

@@ -24,7 +24,9 @@ public struct LinearAttentionBenchRecord: Codable, Sendable {
 /// chunk size schedule-linear-attention chooses and a sweep), forward and forward+backward.
 /// GFLOP/s always count the chunkwise forward FLOPs of reference/chunkwise.md §3 with F = 1/2
 /// at the chosen C (three times that for forward+backward), so rates are comparable across
-/// variants; the quadratic parallel form is not run (see `parallelSkipReason`).
+/// variants. The quadratic parallel form (variant `parallel`: one chunk of C = T, the T x T
+/// decayed causal scores) runs forward where its scratch fits `parallelMemoryCap`; its
+/// forward+backward record runs the parallel forward with the chunkwise backward.
 public struct LinearAttentionBench {
     public static let models: [(name: String, gate: LinearAttentionGate)] = [("gla", .key), ("deltanet", .delta), ("retnet", .scalar), ("linear", .none)]
 
@@ -44,22 +46,32 @@ public struct LinearAttentionBench {
 
     public init(threads: Int) { self.threads = threads }
 
-    /// The quadratic form materializes T x T scores per head; Kiln has no compiled masked
-    /// (log-space for per-key gates) attention kernel yet, so it is reported as skipped.
-    public static let parallelSkipReason = "quadratic parallel form not implemented as a compiled kernel (needs T x T scores per head; per-key gates need log-space masked GEMMs)"
+    /// Largest scratch the parallel form may take (its T x T scores per (batch, head)), bytes.
+    public var parallelMemoryCap = 1_073_741_824.0
+    public var includeParallel = true
+
+    /// Why the parallel form is not run at this T, or nil.
+    func parallelSkipReason(_ gate: LinearAttentionGate, _ t: Int) -> String? {
+        let model = LinearAttentionCostModel(machine: machine, threads: threads)
+        let bytes = model.parallelScratchBytes(problem(gate, t))
+        guard bytes > parallelMemoryCap else { return nil }
+        return "the parallel form's T x T scores need \(Int(bytes / 1_048_576)) MiB > cap \(Int(parallelMemoryCap / 1_048_576)) MiB"
+    }
 
     func problem(_ gate: LinearAttentionGate, _ t: Int, backward: Bool = false) -> LinearAttentionProblem {
         LinearAttentionProblem(gate: gate, batch: batch, seqLen: t, heads: heads, dk: dk, dv: dv, backward: backward)
     }
 
     /// The op (and its backward for forward+backward) as a Graph IR function over inputs q, k, v, g?, do?, dS?.
-    func function(_ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool) throws -> Function {
+    func function(_ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, parallel: Bool = false) throws -> Function {
         let b = FunctionBuilder(name: "la_bench")
         let qk = TensorType.f32(batch, t, heads, dk), vt = TensorType.f32(batch, t, heads, dv)
         var ins = [try b.addInput("q", qk), try b.addInput("k", qk), try b.addInput("v", vt)]
         if gate == .key { ins.append(try b.addInput("g", qk)) } else if gate != .none { ins.append(try b.addInput("g", .f32(batch, t, heads))) }
         let attrs: Attributes = ["gate": .symbol(gate.rawValue), "scale": .float(1 / Double(dk).squareRoot()), "chunk": .int(chunk)]
-        let o = try b.add(.linear_attention, ins, attributes: attrs)
+        var fattrs = attrs
+        if parallel { fattrs["parallel"] = .bool(true) }
+        let o = try b.add(.linear_attention, ins, attributes: fattrs)
         guard backward else { return b.finish(results: o) }
         let dout = try b.addInput("do", vt), dstate = try b.addInput("dS", .f32(batch, heads, dk, dv))
         var battrs = attrs
@@ -143,10 +155,16 @@ public struct LinearAttentionBench {
                         progress(r)
                         records.append(r)
                     }
+                    guard includeParallel else { continue }
+                    // The parallel forward; forward+backward adds the chunkwise backward at the chosen C.
                     var p = LinearAttentionBenchRecord(name: name, direction: direction, batch: batch, threads: threads, variant: "parallel",
                                                        median_ms: 0, gflops: 0, sgemm_gflops: sgemmGflops, roofline_ms: 0,
-                                                       seq_len: t, chunk: 0, peak_bytes: 0, skipped: Self.parallelSkipReason)
-                    p.roofline_ms = 0
+                                                       seq_len: t, chunk: 0, peak_bytes: 0, skipped: parallelSkipReason(gate, t))
+                    if p.skipped == nil {
+                        let outputs = try measure(&p, gate, t, chunk: backward ? nominalChunk : 0, backward: backward, flops: flops, parallel: true)
+                        p.chunk = 0
+                        if let reference { try Self.checkAgreement(outputs, reference, p) }
+                    }
                     progress(p)
                     records.append(p)
                 }
@@ -176,8 +194,9 @@ public struct LinearAttentionBench {
     }
 
     /// Times one configuration into `r`; returns its outputs.
-    func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double) throws -> [HostTensor] {
-        let f = try function(gate, t, chunk: chunk, backward: backward)
+    func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double,
+                 parallel: Bool = false) throws -> [HostTensor] {
+        let f = try function(gate, t, chunk: chunk, backward: backward, parallel: parallel)
         let exe = try Executable(f, threads: threads)
         let ins = inputs(f, gate, t)
         let outputs = try exe.run(ins)

@@ -21,6 +21,7 @@ public struct LinearAttentionBenchSuite: BenchSuite {
         if config.quick { bench.sweep = [] }
         if let chunks = config.chunks { bench.sweep = chunks }
         bench.includeRecurrent = config.includeRecurrent
+        bench.includeParallel = config.includeParallel
         let records = try bench.run(sgemmGflops: machine.sgemmGflops) { r in
             if let why = r.skipped { config.progress("\(r.name) \(r.direction) T=\(r.seq_len) \(r.variant): skipped, \(why)") }
         }

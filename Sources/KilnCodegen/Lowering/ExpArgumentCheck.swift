@@ -13,12 +13,13 @@ public enum ExpArgumentCheck {
         return check(kernel.body, cumulativeBuffers, &bound)
     }
 
-    /// Checks every kernel whose name contains "chunkwise" in `program`, with the buffers named
+    /// Checks every kernel whose name contains "chunkwise" or "parallel" (the linear-attention
+    /// parallel form) in `program`, with the buffers named
     /// like `la.cum*` as the cumulative gates. Returns "kernel: argument" for each violation.
     public static func violations(in program: KernelProgram) -> [String] {
         let cumulative = Set(program.buffers.indices.filter { program.buffers[$0].name.hasPrefix("la.cum") })
         return program.steps.compactMap { step -> String? in
-            guard case .kernel(let k) = step, k.name.contains("chunkwise") else { return nil }
+            guard case .kernel(let k) = step, k.name.contains("chunkwise") || k.name.contains("linear_attention_parallel") else { return nil }
             return violation(in: k, cumulativeBuffers: cumulative).map { "\(k.name): exp(\($0))" }
         }
     }

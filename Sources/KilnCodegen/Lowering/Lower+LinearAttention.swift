@@ -6,6 +6,10 @@ extension LowerContext {
     /// come with the linear-attention scheduling pass.
     mutating func lowerLinearAttention(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int], _ outT: [TensorType]) {
         let a = node.attributes
+        if a.bool("parallel") {
+            lowerLinearAttentionChunkwise(node, ins, inT, outs, parallel: true)
+            return
+        }
         if a.int("chunk") > 0 {
             lowerLinearAttentionChunkwise(node, ins, inT, outs)
             return

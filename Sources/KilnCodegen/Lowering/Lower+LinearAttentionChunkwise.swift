@@ -8,6 +8,8 @@ struct ChunkwisePlan {
     let scale: Float
     let q: Int, k: Int, val: Int, g: Int?, h0: Int?
     let o: Int, state: Int
+    /// Rows per sub-chunk of the per-key-gate scores (one reference row each).
+    var sub: Int = 16
     var chunks: Int { (tl + chunk - 1) / chunk }
 
     /// Offset of token (c0 + i) of this pair in a [B,T,H,width] operand.
@@ -24,19 +26,26 @@ extension LowerContext {
     /// difference ≤ 0. Per-key gates build Γ-weighted scores in 16-row sub-chunks against the
     /// sub-chunk's first row (off-diagonal blocks: one matmul) and by an in-block recurrence on
     /// the diagonal (`keyGateScores`); their decays are running products of the steps e^{B_i − B_{i−1}}.
-    mutating func lowerLinearAttentionChunkwise(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int]) {
+    ///
+    /// `parallel`: the quadratic parallel form, i.e. this kernel with one chunk spanning the whole
+    /// sequence (C = T): the T x T decayed, causal scores with global cumulative gates, O = A V +
+    /// (scale Q ⊙ e^B) h0, DeltaNet through its WY/UT form over the whole sequence.
+    mutating func lowerLinearAttentionChunkwise(_ node: Node, _ ins: [Int], _ inT: [TensorType], _ outs: [Int], parallel: Bool = false) {
         let a = node.attributes
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
         let qs = inT[0].shape, dv = inT[2].shape[3]
         let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
         let hasH0 = ins.count > (gate.hasGateOperand ? 4 : 3)
         let state = a.bool("final_state") ? outs[1] : temp("la.state", elements: bsz * h * dk * dv)
-        let p = ChunkwisePlan(gate: gate, bsz: bsz, tl: tl, h: h, dk: dk, dv: dv, chunk: min(a.int("chunk"), tl),
+        var p = ChunkwisePlan(gate: gate, bsz: bsz, tl: tl, h: h, dk: dk, dv: dv, chunk: parallel ? tl : min(a.int("chunk"), tl),
                               scale: Float(a.float("scale")), q: ins[0], k: ins[1], val: ins[2],
                               g: gate.hasGateOperand ? ins[3] : nil, h0: hasH0 ? ins.last : nil, o: outs[0], state: state)
+        // The parallel form's sub-chunks are larger: the off-diagonal factors e^{r − B_j} are
+        // made once per sub-chunk for every earlier row, so 16 rows would cost T²·Dk/32 exps.
+        if parallel { p.sub = 64 }
         let chunkBody = gate == .delta ? deltaChunkForward(p) : decayChunkForward(p)
         let n = dk * dv
-        kernel("linear_attention_chunkwise_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, [
+        kernel(parallel ? "linear_attention_parallel_\(gate)" : "linear_attention_chunkwise_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, [
             .letInt("b", v("bh") / .int(h)),
             .letInt("hh", v("bh") % .int(h)),
             .letInt("sb", v("bh") * .int(n)),
@@ -128,7 +137,8 @@ extension LowerContext {
                 .store(kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), kDecay)),
             ]),
             // Kᵀ for the scores' B operand (rows must be contiguous); a plain copy, no exps.
-            .loop("d", .int(dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
+            // Per-key gates build their B operand from K directly (keyGateScores).
+            .loop("d", .int(p.gate == .key ? 0 : dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
             .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ]))
         // O = Qg S (inter-chunk part).
@@ -138,8 +148,7 @@ extension LowerContext {
         body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum, steps: steps)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
-        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                            b: vRows, c: oRows, accumulate: true)
+        body += causalScoresTimes(p, am: am, b: vRows, c: oRows)
         // S ← e^{b_C} S + Kdᵀ V.
         switch p.gate {
         case .none: break
@@ -159,13 +168,45 @@ extension LowerContext {
         return body
     }
 
+    /// C += A B for the n x n causal scores A (zero above the diagonal). Chunks up to 256 rows
+    /// take one matmul; the parallel form's T x T scores go in 64-row blocks that stop at the
+    /// diagonal, which halves the work.
+    func causalScoresTimes(_ p: ChunkwisePlan, am: Int, b: MatrixSlice, c out: MatrixSlice) -> [KStmt] {
+        let c = p.chunk, aB = p.scratch(c * c)
+        guard c > 256 else {
+            return tileMatmul("av", m: v("n"), n: .int(p.dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+                              b: b, c: out, accumulate: true)
+        }
+        let rows = 64
+        var block: [KStmt] = [
+            .letInt("r0", v("rb") * .int(rows)),
+            .letInt("nr", .iop(.min, .int(rows), v("n") - v("r0"))),
+        ]
+        block += tileMatmul("avp", m: v("nr"), n: .int(p.dv), k: v("r0") + v("nr"),
+                            a: MatrixSlice(buffer: am, offset: aB + v("r0") * .int(c), ld: .int(c)), b: b,
+                            c: MatrixSlice(buffer: out.buffer, offset: out.offset + v("r0") * out.ld, ld: out.ld), accumulate: true)
+        return [.loop("rb", (v("n") + .int(rows - 1)) / .int(rows), parallel: false, block)]
+    }
+
     /// A = (scale Q) Kᵀ, then A_ij ← A_ij e^{b_i − b_j} for j ≤ i and 0 above the diagonal.
     func plainScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
         let c = p.chunk
         let (qB, kB, aB) = (p.scratch(c * p.dk), p.scratch(p.dk * c), p.scratch(c * c))
-        var body = tileMatmul("qk", m: v("n"), n: v("n"), k: .int(p.dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(p.dk)),
-                               b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                               accumulate: false)
+        var body: [KStmt]
+        if c > 256 {
+            // The parallel form: 64-row blocks stop at the diagonal (the rest is zeroed below).
+            body = [.loop("rb", (v("n") + 63) / 64, parallel: false, [
+                .letInt("r0", v("rb") * 64),
+                .letInt("nr", .iop(.min, .int(64), v("n") - v("r0"))),
+            ] + tileMatmul("qkp", m: v("nr"), n: v("r0") + v("nr"), k: .int(p.dk),
+                           a: MatrixSlice(buffer: qa, offset: qB + v("r0") * .int(p.dk), ld: .int(p.dk)),
+                           b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
+                           c: MatrixSlice(buffer: am, offset: aB + v("r0") * .int(c), ld: .int(c)), accumulate: false))]
+        } else {
+            body = tileMatmul("qk", m: v("n"), n: v("n"), k: .int(p.dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(p.dk)),
+                              b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
+                              accumulate: false)
+        }
         let aij: KExpr = aB + v("i") * .int(c) + v("j")
         var lower: [KStmt] = []
         if p.gate == .scalar {
@@ -186,27 +227,23 @@ extension LowerContext {
     /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
     /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
     /// `steps`, if given, holds e^{B_i − B_{i−1}} (n x dk) for the chunk (the forward computes them
-    /// once); the backward's recomputation passes nil and they are made per row.
+    /// once); the backward's recomputation passes nil and they are made per row. The off-diagonal
+    /// B operand is built straight from K and B row by row (no transposed copies: those strided
+    /// copies cost ~15% of the GLA forward), so `kt` is not read.
     mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int, steps: Int? = nil) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
-        let sub = 16
+        let sub = p.sub
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.kr", elements: p.bsz * p.h * dk * c)
-        // Bᵀ (key dim major), so e^{r − B_j} for all j is a contiguous, vectorizable loop.
-        let cumT = temp("la.cumT", elements: p.bsz * p.h * dk * c)
         let wt = temp("la.diagW", elements: p.bsz * p.h * sub * dk)   // W (sub x dk)
         let step = temp("la.step", elements: p.bsz * p.h * dk)        // e^{B_i − B_{i−1}}
         let lanes = temp("la.lanes", elements: p.bsz * p.h * sub * 16)  // per-lane partial dot products
         let (qB, kB, aB, cB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(c * dk))
         let (qrB, krB, wB, sB) = (p.scratch(sub * dk), p.scratch(dk * c), p.scratch(dk * sub), p.scratch(dk))
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(dk) + d) }
-        let cumTAt = { (d: KExpr, i: KExpr) -> KExpr in .load(cumT, kB + d * .int(c) + i) }
         var body: [KStmt] = [
             // Zero the whole score tile; the blocks below fill the causal part.
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
-            .loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(cumT, kB + v("d") * .int(c) + v("i"), cumAt(v("i"), v("d"))),
-            ])]),
         ]
         // Q_I ⊙ e^{B_I − r}: from the steps, the factor is a running product down the sub-chunk.
         let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d"), qaAt: KExpr = qB + (v("i0") + v("i")) * .int(dk) + v("d")
@@ -223,11 +260,12 @@ extension LowerContext {
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
             qrRows,
-            // (K ⊙ e^{r − B})ᵀ for the earlier rows, from Kᵀ and Bᵀ (contiguous in j).
-            .loop("d", .int(dk), parallel: false, [
-                .loop("j", v("i0"), parallel: false, [
+            // (K ⊙ e^{r − B})ᵀ for the earlier rows, read row by row from K and B (contiguous in d,
+            // so the exps vectorize); only the stores are strided. No transposed copies of K or B.
+            .loop("j", v("i0"), parallel: false, [
+                .loop("d", .int(dk), parallel: false, [
                     .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(kt, kB + v("d") * .int(c) + v("j")), .call(.exp, fsub(cumTAt(v("d"), v("i0")), cumTAt(v("d"), v("j")))))),
+                           fmul(.load(p.k, p.at(v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
                 ]),
             ]),
         ]

@@ -24,8 +24,7 @@ extension LowerContext {
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
-        body += tileMatmul("av", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: oRows, accumulate: true)
+        body += causalScoresTimes(p, am: am, b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: oRows)
         // S ← S + Kᵀ V_new.
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
                             b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
