@@ -22,17 +22,20 @@ final class ParallelTileCounterTests: XCTestCase {
     }
 
     func testStaticRangeRunsOnlyItsTiles() throws {
-        let fn = try compiled().functions["tiles"]!
+        let program = try compiled()  // keeps the JIT (and so the code) alive
+        let fn = program.functions["tiles"]!
         var out = [Float](repeating: 0, count: tiles)
         out.withUnsafeMutableBufferPointer { op in
             var table: [UnsafeMutablePointer<Float>?] = [op.baseAddress]
             table.withUnsafeMutableBufferPointer { fn(100, 250, $0.baseAddress!) }
         }
         for t in 0..<tiles { XCTAssertEqual(out[t], (100..<250).contains(t) ? Float(t + 1) : 0, "tile \(t)") }
+        withExtendedLifetime(program) {}
     }
 
     func testSharedCounterRunsEveryTileOnceAcrossThreads() throws {
-        let fn = try compiled().functions["tiles"]!
+        let program = try compiled()  // keeps the JIT (and so the code) alive
+        let fn = program.functions["tiles"]!
         var out = [Float](repeating: 0, count: tiles)
         let counter = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
         defer { counter.deallocate() }
@@ -49,5 +52,6 @@ final class ParallelTileCounterTests: XCTestCase {
         for t in 0..<tiles { XCTAssertEqual(out[t], Float(t + 1), "tile \(t)") }
         // Each of the 4 workers stops after drawing one number past the last tile.
         XCTAssertEqual(counter.pointee, Int64(tiles + 4))
+        withExtendedLifetime(program) {}
     }
 }
