@@ -20,11 +20,21 @@ final class ChunkwiseKernelTests: XCTestCase {
 
     func compare(_ gate: LinearAttentionGate, _ s: Case, seed: UInt64, gateValue: Double? = nil, target: HostTarget = .host,
                  file: StaticString = #filePath, line: UInt = #line) throws {
+        try Self.compareWithRecurrence(gate, s, seed: seed, gateValue: gateValue, target: target, file: file, line: line,
+                                       recurrence: { try self.function(gate, s, chunk: 0, types: $0) },
+                                       compiled: { try self.function(gate, s, chunk: s.c, types: $0) })
+    }
+
+    /// Runs `compiled` (JIT, 2 threads) and `recurrence` (fp64 interpreter) on the same seeded
+    /// inputs and checks o and the final state against issue #6's tolerance for the gate.
+    static func compareWithRecurrence(_ gate: LinearAttentionGate, _ s: Case, seed: UInt64, gateValue: Double?, target: HostTarget,
+                                      file: StaticString, line: UInt, recurrence: ([TensorType]) throws -> Function,
+                                      compiled: ([TensorType]) throws -> Function) throws {
         let (types, values) = ChunkwiseLinearAttentionTests.inputs(gate, s, seed: seed, gateValue: gateValue)
         var bound: [String: HostTensor] = [:]
         for (i, (t, vals)) in zip(types, values).enumerated() { bound["in\(i)"] = HostTensor(shape: t.shape, doubles: vals) }
-        let want = try Interpreter(precision: .f64).run(try function(gate, s, chunk: 0, types: types), inputs: bound).map(\.doubles)
-        let exe = try Executable(try function(gate, s, chunk: s.c, types: types), kind: .compiled, threads: 2, target: target)
+        let want = try Interpreter(precision: .f64).run(try recurrence(types), inputs: bound).map(\.doubles)
+        let exe = try Executable(try compiled(types), kind: .compiled, threads: 2, target: target)
         let got = try exe.run(bound).map(\.doubles)
         for (name, (w, g)) in zip(["o", "final state"], zip(want, got)) {
             XCTAssertTrue(g.allSatisfy(\.isFinite), "\(gate) \(s) \(name) not finite", file: file, line: line)

@@ -21,17 +21,9 @@ final class ParallelLinearAttentionKernelTests: XCTestCase {
 
     func compare(_ gate: LinearAttentionGate, _ s: Case, seed: UInt64, gateValue: Double? = nil,
                  file: StaticString = #filePath, line: UInt = #line) throws {
-        let (types, values) = ChunkwiseLinearAttentionTests.inputs(gate, s, seed: seed, gateValue: gateValue)
-        var bound: [String: HostTensor] = [:]
-        for (i, (t, vals)) in zip(types, values).enumerated() { bound["in\(i)"] = HostTensor(shape: t.shape, doubles: vals) }
-        let want = try Interpreter(precision: .f64).run(try function(gate, s, parallel: false, types: types), inputs: bound).map(\.doubles)
-        let exe = try Executable(try function(gate, s, parallel: true, types: types), kind: .compiled, threads: 2)
-        let got = try exe.run(bound).map(\.doubles)
-        for (name, (w, g)) in zip(["o", "final state"], zip(want, got)) {
-            XCTAssertTrue(g.allSatisfy(\.isFinite), "\(gate) \(s) \(name) not finite", file: file, line: line)
-            let err = ChunkwiseLinearAttentionTests.relativeRMS(g, w)
-            XCTAssertLessThanOrEqual(err, ChunkwiseLinearAttentionTests.tolerance(gate), "\(gate) \(s) \(name)", file: file, line: line)
-        }
+        try ChunkwiseKernelTests.compareWithRecurrence(gate, s, seed: seed, gateValue: gateValue, target: .host, file: file, line: line,
+                                                       recurrence: { try self.function(gate, s, parallel: false, types: $0) },
+                                                       compiled: { try self.function(gate, s, parallel: true, types: $0) })
     }
 
     /// `c` is unused (the parallel form has one chunk of C = T).
