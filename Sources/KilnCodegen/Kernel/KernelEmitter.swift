@@ -6,6 +6,9 @@ internal import CLLVM
 /// iterations from the shared `i64` counter in the table's slot after the buffers until it
 /// reaches `end` (dynamic scheduling: on a shared machine, a thread whose core is slow simply
 /// takes fewer tiles). Iterations are independent, so results do not depend on who ran what.
+/// A grab takes a run of `grain` iterations, ⌈end / 64⌉ when shared (an elementwise kernel has
+/// an iteration per element: one atomic each would cost more than the work and keep the loop
+/// from vectorizing) and the whole range when static.
 struct KernelEmitter {
     let m: Module
     let matmuls: TileMatmulEmitter
@@ -23,8 +26,8 @@ struct KernelEmitter {
         let fp = m.pointer(m.f32)
         let outer = m.function(k.name, returns: m.void, [m.i64, m.i64, m.pointer(fp)], noalias: [2])
         let counterType = m.pointer(m.i64)
-        let params = [m.i64, m.i64] + k.buffers.map { _ in fp } + [counterType]
-        let fn = m.function(k.name + ".body", returns: m.void, params, noalias: Array(2..<(params.count - 1)))
+        let params = [m.i64, m.i64] + k.buffers.map { _ in fp } + [counterType, m.i64]
+        let fn = m.function(k.name + ".body", returns: m.void, params, noalias: Array(2..<(params.count - 2)))
         LLVMSetLinkage(fn, LLVMInternalLinkage)
         let always = LLVMGetEnumAttributeKindForName("alwaysinline", 12)
         LLVMAddAttributeAtIndex(fn, LLVMAttributeIndex(truncatingIfNeeded: LLVMAttributeFunctionIndex), LLVMCreateEnumAttribute(m.context, always, 0))
@@ -37,16 +40,22 @@ struct KernelEmitter {
         // A static range counts on a private counter that starts at `begin`.
         let own = LLVMBuildAlloca(m.builder, m.i64, "next")!
         m.store(begin, own)
+        let end = LLVMGetParam(outer, 1)!
+        let staticGrain = LLVMBuildSub(m.builder, end, begin, "")!
         LLVMBuildCondBr(m.builder, LLVMBuildICmp(m.builder, LLVMIntSLT, begin, m.int(0), "")!, shared, call)
         m.position(at: shared)
         let slot = m.load(fp, m.gep(table, m.int(k.buffers.count), fp), align: 8)
         let sharedCounter = LLVMBuildBitCast(m.builder, slot, counterType, "")!
+        let sharedGrain = LLVMBuildSDiv(m.builder, LLVMBuildAdd(m.builder, end, m.int(63), "")!, m.int(64), "")!
         LLVMBuildBr(m.builder, call)
         m.position(at: call)
         let counter = LLVMBuildPhi(m.builder, counterType, "counter")!
         var incoming: [LLVMValueRef?] = [own, sharedCounter], from: [LLVMBasicBlockRef?] = [outerEntry, shared]
         LLVMAddIncoming(counter, &incoming, &from, 2)
-        args.append(counter)
+        let grain = LLVMBuildPhi(m.builder, m.i64, "grain")!
+        var grains: [LLVMValueRef?] = [staticGrain, sharedGrain]
+        LLVMAddIncoming(grain, &grains, &from, 2)
+        args += [counter, LLVMBuildSelect(m.builder, LLVMBuildICmp(m.builder, LLVMIntSGT, grain, m.int(1), "")!, grain, m.int(1), "")!]
         var ps: [LLVMTypeRef?] = params
         let fnType = ps.withUnsafeMutableBufferPointer { LLVMFunctionType(m.void, $0.baseAddress, UInt32(params.count), 0)! }
         _ = m.call((fn, fnType), args)
@@ -54,7 +63,8 @@ struct KernelEmitter {
 
         let entry = m.block(fn, "entry"), start = m.block(fn, "start")
         m.position(at: entry)
-        var env = Env(end: LLVMGetParam(fn, 1)!, counter: LLVMGetParam(fn, UInt32(params.count - 1))!)
+        var env = Env(end: LLVMGetParam(fn, 1)!, counter: LLVMGetParam(fn, UInt32(params.count - 2))!,
+                      grain: LLVMGetParam(fn, UInt32(params.count - 1))!)
         for (slot, id) in k.buffers.enumerated() { env.buffers[id] = LLVMGetParam(fn, UInt32(slot + 2))! }
         // Scratch: one 64-byte-aligned block per call (so per thread), freed on return.
         let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
@@ -78,8 +88,10 @@ struct KernelEmitter {
     struct Env {
         /// One past the last iteration of the top-level parallel loop.
         var end: LLVMValueRef
-        /// Where the top-level parallel loop takes its next iteration from.
+        /// Where the top-level parallel loop takes its next run of iterations from.
         var counter: LLVMValueRef
+        /// Iterations per grab from the counter.
+        var grain: LLVMValueRef
         var buffers: [Int: LLVMValueRef] = [:]
         var ints: [String: LLVMValueRef] = [:]
         var floats: [String: LLVMValueRef] = [:]  // allocas
@@ -97,18 +109,31 @@ struct KernelEmitter {
             for s in stmts {
                 switch s {
                 case .loop(let v, _, let parallel, let body) where parallel && topLevel:
-                    // Each iteration is taken from the counter (see the type's comment).
-                    let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body"), exit = m.block(fn, "\(v).exit")
+                    // Runs of `grain` iterations are taken from the counter (see the type's
+                    // comment); each run is an ordinary loop, so it vectorizes as before.
+                    let grab = m.block(fn, "\(v).grab"), run = m.block(fn, "\(v).run"), exit = m.block(fn, "\(v).exit")
+                    let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body")
+                    LLVMBuildBr(b, grab)
+                    m.position(at: grab)
+                    let first = LLVMBuildAtomicRMW(b, LLVMAtomicRMWBinOpAdd, env.counter, env.grain, LLVMAtomicOrderingMonotonic, 0)!
+                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, first, env.end, "")!, run, exit)
+                    m.position(at: run)
+                    let stop = LLVMBuildAdd(b, first, env.grain, "")!
+                    let hi = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, stop, env.end, "")!, stop, env.end, "")!
                     LLVMBuildBr(b, header)
                     m.position(at: header)
-                    let i = LLVMBuildAtomicRMW(b, LLVMAtomicRMWBinOpAdd, env.counter, m.int(1), LLVMAtomicOrderingMonotonic, 0)!
-                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, env.end, "")!, bodyBlock, exit)
+                    let i = LLVMBuildPhi(b, m.i64, v)!
+                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, hi, "")!, bodyBlock, grab)
                     m.position(at: bodyBlock)
                     var inner = env
                     inner.ints[v] = i
                     try emit(body, &inner)
                     env.floats = env.floats.merging(inner.floats) { a, _ in a }
+                    let next = LLVMBuildAdd(b, i, m.int(1), "")!
+                    let latch = LLVMGetInsertBlock(b)!
                     LLVMBuildBr(b, header)
+                    var vals: [LLVMValueRef?] = [first, next], blocks: [LLVMBasicBlockRef?] = [run, latch]
+                    LLVMAddIncoming(i, &vals, &blocks, 2)
                     m.position(at: exit)
                 case .loop(let v, let count, let parallel, let body):
                     let lo = m.int(0)
