@@ -42,6 +42,7 @@ final class Module {
 
     // Constants
     func int(_ v: Int) -> LLVMValueRef { LLVMConstInt(i64, UInt64(bitPattern: Int64(v)), 1) }
+    func int32(_ v: Int32) -> LLVMValueRef { LLVMConstInt(i32, UInt64(bitPattern: Int64(v)), 1) }
     func float(_ v: Float) -> LLVMValueRef { LLVMConstReal(f32, Double(v)) }
 
     /// Declares a function with `noalias` pointer parameters where asked.

@@ -38,6 +38,7 @@ extension KernelProgram: CustomStringConvertible {
         case .variable(let v, let e): out += "\(indent)var %\(v) = \(expr(e, k))\n"
         case .assign(let v, let e): out += "\(indent)%\(v) = \(expr(e, k))\n"
         case .store(let b, let i, let e): out += "\(indent)%b\(b)[\(expr(i, k))] = \(expr(e, k))\n"
+        case .prefetch(let b, let i, let write): out += "\(indent)prefetch\(write ? " for write" : "") %b\(b)[\(expr(i, k))]\n"
         case .ifThen(let c, let body):
             out += "\(indent)if \(cond(c, k)) {\n"
             for st in body { printStmt(st, k, into: &out, indent: indent + "  ") }

@@ -49,6 +49,10 @@ public indirect enum KStmt: Hashable, Sendable {
     case ifThen(KCond, [KStmt])
     /// A matrix product on buffer slices through Kiln's register-blocked micro-kernel.
     case matmul(TileMatmul)
+    /// A hint: start bringing the cache line holding `buffer[index]` into L2 (for writing when
+    /// `write`). It changes no value, and an index past the buffer is harmless (x86 prefetches
+    /// never fault), so kernels prefetch the next tile's rows while working on this one.
+    case prefetch(Int, KExpr, write: Bool)
 }
 
 /// Inside a kernel: `C[i, j] (+)= sum_p A[i, p] * B[p, j]` for `i < m, j < n, p < k`.

@@ -132,7 +132,7 @@ extension LowerContext {
         body.append(.loop("i", v("n"), parallel: false, [
             .loop("d", .int(dk), parallel: false, [
                 .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
-                .store(qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
+            ] + (p.gate == .key ? [] : [.store(qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv"))]) + [
                 .store(qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), qDecay)),
                 .store(kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), kDecay)),
             ]),
@@ -140,12 +140,12 @@ extension LowerContext {
             // Per-key gates build their B operand from K directly (keyGateScores).
             .loop("d", .int(p.gate == .key ? 0 : dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
             .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
-        ]))
+        ] + (p.gate == .key ? [] : prefetchNextChunkRow(p, row: v("i")))))
         // O = Qg S (inter-chunk part).
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
-        body += p.gate == .key ? keyGateScores(p, qa: qa, kt: kt, am: am, cum: cum, steps: steps)
+        body += p.gate == .key ? keyGateScores(p, qa: nil, kt: kt, am: am, cum: cum, steps: steps, prefetch: true)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += causalScoresTimes(p, am: am, b: vRows, c: oRows)
@@ -166,6 +166,23 @@ extension LowerContext {
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
                             b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), accumulate: true)
         return body
+    }
+
+    /// Prefetches row `row` of the next chunk of Q, K, V, per-key G and O (for writing). The
+    /// operands stream from DRAM in [B,T,H,D] layout: a head's rows are 2 KB apart, so the
+    /// hardware prefetchers stop at every page and each chunk's first touch waited on memory.
+    /// Callers spread the rows over a loop that runs long (a burst of a whole chunk's lines
+    /// overflows the miss buffers, and the rest are dropped).
+    func prefetchNextChunkRow(_ p: ChunkwisePlan, row: KExpr) -> [KStmt] {
+        let next: KExpr = .int(p.chunk) + row
+        let lines = { (width: Int, buffers: [(Int, Bool)]) -> KStmt in
+            .loop("l", .int((width + 15) / 16), parallel: false, buffers.map { b, write in .prefetch(b, p.at(next, width) + v("l") * 16, write: write) })
+        }
+        var keyRows = [(p.q, false), (p.k, false)]
+        if p.gate == .key, let g = p.g { keyRows.append((g, false)) }
+        var valueRows = [(p.val, false)]
+        if p.o >= 0 { valueRows.append((p.o, true)) }
+        return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), [lines(p.dk, keyRows), lines(p.dv, valueRows)])]
     }
 
     /// C += A B for the n x n causal scores A (zero above the diagonal). Chunks up to 256 rows
@@ -227,10 +244,12 @@ extension LowerContext {
     /// so it costs one exp per (row, key dim) and a multiply per (row, column, key dim) instead
     /// of an exp per (row, column, key dim); every factor is ≤ 1, so it can only underflow.
     /// `steps`, if given, holds e^{B_i − B_{i−1}} (n x dk) for the chunk (the forward computes them
-    /// once); the backward's recomputation passes nil and they are made per row. The off-diagonal
+    /// once); the backward's recomputation passes nil and they are made per row. With `qa` nil, the
+    /// rows of Q are read in place and scaled here (the forward: no scaled copy of Q). The off-diagonal
     /// B operand is built straight from K and B row by row (no transposed copies: those strided
-    /// copies cost ~15% of the GLA forward), so `kt` is not read.
-    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int, kt: Int, am: Int, cum: Int, steps: Int? = nil) -> [KStmt] {
+    /// copies cost ~15% of the GLA forward), so `kt` is not read. With `prefetch`, each diagonal row
+    /// also prefetches a row of the next chunk's operands (see `prefetchNextChunkRow`).
+    mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int?, kt: Int, am: Int, cum: Int, steps: Int? = nil, prefetch: Bool = false) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = p.sub
         let qr = temp("la.qr", elements: p.bsz * p.h * sub * dk)
@@ -246,15 +265,19 @@ extension LowerContext {
             .loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [.store(am, aB + v("i") * .int(c) + v("j"), .float(0))])]),
         ]
         // Q_I ⊙ e^{B_I − r}: from the steps, the factor is a running product down the sub-chunk.
-        let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d"), qaAt: KExpr = qB + (v("i0") + v("i")) * .int(dk) + v("d")
+        // Q rows: the scaled copy `qa`, or Q in place with the scale folded into the factor.
+        let qrAt: KExpr = qrB + v("i") * .int(dk) + v("d")
+        let qRow = { (i: KExpr, d: KExpr) -> KExpr in qa.map { .load($0, qB + i * .int(dk) + d) } ?? .load(p.q, p.at(i, dk) + d) }
+        let qScale: Float = qa == nil ? p.scale : 1
         let qrRows: KStmt = steps.map { st -> KStmt in
             .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
                 .store(step, sB + v("d"), .select(.ilt(.int(0), v("i")),
-                                                  fmul(.load(step, sB + v("d")), .load(st, cB + (v("i0") + v("i")) * .int(dk) + v("d"))), .float(1))),
-                .store(qr, qrAt, fmul(.load(qa, qaAt), .load(step, sB + v("d")))),
+                                                  fmul(.load(step, sB + v("d")), .load(st, cB + (v("i0") + v("i")) * .int(dk) + v("d"))), .float(qScale))),
+                .store(qr, qrAt, fmul(qRow(v("i0") + v("i"), v("d")), .load(step, sB + v("d")))),
             ])])
         } ?? .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(qr, qrAt, fmul(.load(qa, qaAt), .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
+            .store(qr, qrAt, fmul(fmul(qRow(v("i0") + v("i"), v("d")), .float(qScale)),
+                                  .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
         ])])
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
@@ -279,15 +302,15 @@ extension LowerContext {
             .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
         ])
         let stepAt: KExpr = steps.map { .load($0, cB + ii * .int(dk) + v("d")) } ?? .load(step, sB + v("d"))
-        perSub.append(.loop("i", v("ni"), parallel: false, [
+        perSub.append(.loop("i", v("ni"), parallel: false, (prefetch ? prefetchNextChunkRow(p, row: ii) : []) + [
             stepRow,
             .loop("j", v("i"), parallel: false, [.loop("d", .int(dk), parallel: false, [
                 .store(wt, wB + v("j") * .int(dk) + v("d"), fmul(.load(wt, wB + v("j") * .int(dk) + v("d")), stepAt)),
             ])]),
             .loop("d", .int(dk), parallel: false, [.store(wt, wB + v("i") * .int(dk) + v("d"), .load(p.k, p.at(ii, dk) + v("d")))]),
-        ] + laneDotProducts(rows: v("i") + 1, w: wt, wOffset: wB, x: qa, xOffset: qB + ii * .int(dk), dk: dk,
+        ] + laneDotProducts(rows: v("i") + 1, w: wt, wOffset: wB, x: qa ?? p.q, xOffset: qa == nil ? p.at(ii, dk) : qB + ii * .int(dk), dk: dk,
                             partial: lanes, partialOffset: p.scratch(sub * 16),
-                            out: am, outOffset: aB + ii * .int(c) + v("i0"))))
+                            out: am, outOffset: aB + ii * .int(c) + v("i0"), scale: qScale)))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
         return body
     }
@@ -295,8 +318,9 @@ extension LowerContext {
     /// out[j] = Σ_d w[j, d] x[d] for j < rows (w row-major with row length dk). A matmul with one
     /// column would use one lane of each vector; instead partial[j, l] sums the key dims d ≡ l
     /// (mod 16) in a loop over l that vectorizes, and only 16 partials per row are added up.
+    /// Each out[j] is multiplied by `scale`.
     func laneDotProducts(rows: KExpr, w: Int, wOffset: KExpr, x: Int, xOffset: KExpr, dk: Int,
-                         partial: Int, partialOffset: KExpr, out: Int, outOffset: KExpr) -> [KStmt] {
+                         partial: Int, partialOffset: KExpr, out: Int, outOffset: KExpr, scale: Float = 1) -> [KStmt] {
         let blocks = dk / 16
         let wAt = { (d: KExpr) -> KExpr in .load(w, wOffset + v("j") * .int(dk) + d) }
         let xAt = { (d: KExpr) -> KExpr in .load(x, xOffset + d) }
@@ -311,7 +335,7 @@ extension LowerContext {
                 .store(partial, partialOffset + v("j") * 16 + v("l"), lane),
             ])]))
         }
-        body.append(.loop("j", rows, parallel: false, [.store(out, outOffset + v("j"), total)]))
+        body.append(.loop("j", rows, parallel: false, [.store(out, outOffset + v("j"), scale == 1 ? total : fmul(total, .float(scale)))]))
         return body
     }
 }

@@ -115,6 +115,7 @@ struct LowerContext {
             case .loop(_, let n, _, let body): collect(n, &used); collect(body, &used)
             case .letInt(_, let e), .variable(_, let e), .assign(_, let e): collect(e, &used)
             case .store(let b, let i, let e): used.insert(b); collect(i, &used); collect(e, &used)
+            case .prefetch(let b, let i, _): used.insert(b); collect(i, &used)
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
                 used.formUnion([t.a, t.b, t.c] + (t.epilogue?.buffers ?? []))
