@@ -92,7 +92,7 @@ extension LowerContext {
         // Cumulative gate of row i, key dimension d.
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(cum, cB + i * .int(width) + (width == 1 ? 0 : d)) }
         let last: KExpr = v("n") - 1
-        var body: [KStmt] = p.gate == .none ? [] : cumulativeGates(p, into: cum, width: width)
+        var body: [KStmt] = p.gate == .none || p.gate == .key ? [] : cumulativeGates(p, into: cum, width: width)
         // Decays of Q (e^{B_i} ≤ 1) and K (e^{b_C − B_j} ≤ 1), in their own loops so the exps
         // vectorize; the gather below only multiplies.
         let eq = temp("la.eq", elements: p.bsz * p.h * c * width), ek = temp("la.ek", elements: p.bsz * p.h * c * width)
@@ -103,10 +103,17 @@ extension LowerContext {
             let st = temp("la.fstep", elements: p.bsz * p.h * c * width)
             steps = st
             let at = { (i: KExpr) -> KExpr in cB + i * .int(width) + v("d") }
+            // The cumulative gates and the steps in one pass over the rows.
+            let gAt = { (i: KExpr) -> KExpr in .load(p.g!, p.at(i, width) + v("d")) }
             body += [
-                .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
-                    .store(st, at(v("i")), .call(.exp, fsub(cumAt(v("i"), v("d")), cumAt(.iop(.max, v("i") - 1, 0), v("d"))))),
-                ])]),
+                .loop("d", .int(width), parallel: false, [.store(cum, at(0), gAt(0)), .store(st, at(0), .float(1))]),
+                .loop("i1", v("n") - 1, parallel: false, [
+                    .letInt("i", v("i1") + 1),
+                    .loop("d", .int(width), parallel: false, [
+                        .store(cum, at(v("i")), fadd(cumAt(v("i1"), v("d")), gAt(v("i")))),
+                        .store(st, at(v("i")), .call(.exp, fsub(cumAt(v("i"), v("d")), cumAt(v("i1"), v("d"))))),
+                    ]),
+                ]),
                 .loop("d", .int(width), parallel: false, [
                     .store(eq, at(0), .call(.exp, cumAt(0, v("d")))),
                     .store(ek, at(last), .float(1)),
@@ -283,14 +290,7 @@ extension LowerContext {
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
             qrRows,
-            // (K ⊙ e^{r − B})ᵀ for the earlier rows, read row by row from K and B (contiguous in d,
-            // so the exps vectorize); only the stores are strided. No transposed copies of K or B.
-            .loop("j", v("i0"), parallel: false, [
-                .loop("d", .int(dk), parallel: false, [
-                    .store(kr, krB + v("d") * .int(c) + v("j"),
-                           fmul(.load(p.k, p.at(v("j"), dk) + v("d")), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
-                ]),
-            ]),
+            offDiagonalKeys(p, kr: kr, krB: krB, cumAt: cumAt, steps: steps),
         ]
         perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
@@ -313,6 +313,29 @@ extension LowerContext {
                             out: am, outOffset: aB + ii * .int(c) + v("i0"), scale: qScale)))
         body.append(.loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub))
         return body
+    }
+
+    /// (K ⊙ e^{r − B})ᵀ for the rows before the sub-chunk (j < i0, r = B[i0]), read row by row from
+    /// K (contiguous in d, so the loops vectorize); only the stores are strided. No transposed
+    /// copies of K or B. With the chunk's `steps`, the factors are running products going up from
+    /// row i0 (e^{B_{i0} − B_j} = e^{B_{i0} − B_{j+1}} · e^{B_{j+1} − B_j}, all ≤ 1): no exps.
+    mutating func offDiagonalKeys(_ p: ChunkwisePlan, kr: Int, krB: KExpr, cumAt: (KExpr, KExpr) -> KExpr, steps: Int?) -> KStmt {
+        let (c, dk) = (p.chunk, p.dk)
+        let krAt: KExpr = krB + v("d") * .int(c) + v("j"), kAt: KExpr = p.at(v("j"), dk) + v("d")
+        guard let st = steps else {
+            return .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(kr, krAt, fmul(.load(p.k, kAt), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
+            ])])
+        }
+        let f = temp("la.krFactor", elements: p.bsz * p.h * dk), fAt: KExpr = p.scratch(dk) + v("d")
+        return .loop("jr", v("i0"), parallel: false, [
+            .letInt("j", v("i0") - 1 - v("jr")),
+            .loop("d", .int(dk), parallel: false, [
+                .store(f, fAt, fmul(.select(.ilt(.int(0), v("jr")), .load(f, fAt), .float(1)),
+                                    .load(st, p.scratch(c * dk) + (v("j") + 1) * .int(dk) + v("d")))),
+                .store(kr, krAt, fmul(.load(p.k, kAt), .load(f, fAt))),
+            ]),
+        ])
     }
 
     /// out[j] = Σ_d w[j, d] x[d] for j < rows (w row-major with row length dk). A matmul with one
