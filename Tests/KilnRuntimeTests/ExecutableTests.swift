@@ -53,6 +53,23 @@ final class ExecutableTests: XCTestCase {
         return b.finish(results: try b.add(op, ids, attributes: attrs))
     }
 
+    /// relu and relu6 compile to one max (and min) per vector; NaN must still come out NaN, as in
+    /// the interpreter, and the clamps must hold at and around 0 and 6.
+    func testReluClampsAndPropagatesNaN() throws {
+        let xs: [Float] = [.nan, -1, -0.0, 0, 0.5, 6, 6.5, .infinity, -.infinity] + (0..<23).map { Float($0) * 0.37 - 2 }
+        for op in [OpKind.relu, .relu6] {
+            let f = try single(op, [.f32(xs.count)])
+            let inputs = ["in0": HostTensor(shape: [xs.count], floats: xs)]
+            let want = try Interpreter().run(f, inputs: inputs)[0].floats
+            for kind in ExecutorKind.allCases {
+                let got = try Executable(f, kind: kind, threads: 1).run(inputs)[0].floats
+                for (i, (g, w)) in zip(got, want).enumerated() {
+                    XCTAssertTrue(g == w || (g.isNaN && w.isNaN), "\(op) \(kind) x=\(xs[i]): \(g) vs interpreter \(w)")
+                }
+            }
+        }
+    }
+
     func testElementwiseOddSizes() throws {
         for n in [1, 7, 17, 1000, 1031] {
             for op in [OpKind.neg, .exp, .tanh, .sigmoid, .logsigmoid, .relu, .relu6, .gelu, .silu, .softplus, .abs, .erf, .step] {

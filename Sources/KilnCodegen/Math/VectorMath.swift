@@ -203,6 +203,11 @@ struct VectorMath {
         return mul(mul(x, c(0.5)), factor)
     }
 
+    /// max(x, 0) as `x < 0 ? 0 : x`: one x86 max instruction (minnum/maxnum cost a compare and a
+    /// blend more per vector, to return 0 for NaN), and NaN propagates as in the interpreter.
+    /// relu6 clamps the same way (`6 < r ? 6 : r`).
+    func relu(_ x: LLVMValueRef) -> LLVMValueRef { select(lt(x, c(0)), c(0), x) }
+
     /// x * sigmoid(x).
     func silu(_ x: LLVMValueRef) -> LLVMValueRef { mul(x, sigmoid(x)) }
 
@@ -217,8 +222,8 @@ struct VectorMath {
         case .tanh: return tanh(x)
         case .sigmoid: return sigmoid(x)
         case .logsigmoid: return logSigmoid(x)
-        case .relu: return maximum(x, c(0))
-        case .relu6: return minimum(maximum(x, c(0)), c(6))
+        case .relu: return relu(x)
+        case .relu6: let r = relu(x); return select(lt(c(6), r), c(6), r)
         case .gelu: return gelu(x, tanhForm: false)
         case .gelu_tanh: return gelu(x, tanhForm: true)
         case .silu: return silu(x)
