@@ -9,5 +9,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/OrcEE.h>            // JIT event listeners on the RTDyld object layer
+#include <llvm-c/ExecutionEngine.h>  // the perf jitdump listener
 #include <llvm-c/Disassembler.h>
 #include <llvm-c/Transforms/PassBuilder.h>

@@ -4,6 +4,11 @@ import Foundation
 /// An ORC LLJIT for one target. Each added module gets its own resource tracker, so a
 /// failing or discarded kernel never affects the others. Symbols of the process (libm,
 /// OpenBLAS) resolve through a process-symbol generator.
+///
+/// With `KILN_PERF_JITDUMP=1` in the environment, compiled code is also described to perf
+/// (LLVM's jitdump listener writes ~/.debug/jit/llvm-IR-jit-*/jit-PID.dump): record with
+/// `perf record -k 1`, then `perf inject --jit` gives every kernel and row kernel its name and
+/// its exact machine code for `perf report` and `perf annotate`.
 public final class JIT: @unchecked Sendable {
     public let target: HostTarget
     private let jit: LLVMOrcLLJITRef
@@ -25,6 +30,10 @@ public final class JIT: @unchecked Sendable {
         try check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit), nil, nil),
                   "creating the process symbol generator")
         LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), gen)     // consumes gen
+        // LLJIT on x86-64 ELF links with RTDyld in LLVM 14, so its object layer takes listeners.
+        if ProcessInfo.processInfo.environment["KILN_PERF_JITDUMP"] == "1", let perf = LLVMCreatePerfJITEventListener() {
+            LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(LLVMOrcLLJITGetObjLinkingLayer(jit), perf)
+        }
         // Route session errors into the next thrown error instead of stderr.
         LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit), { ctx, err in
             guard let ctx, let err else { return }

@@ -163,8 +163,9 @@ extension LowerContext {
             body.append(.variable("carry", .call(.exp, cumAt(last, 0))))
             body.append(.loop("e", .int(dk * dv), parallel: false, [.store(p.state, sb + v("e"), fmul(.load(p.state, sb + v("e")), .fvar("carry")))]))
         case .key, .delta:
+            // Per-key gates: e^{b_C} is the last row of e^B (a vector load, not a scalar exp per key dim).
             body.append(.loop("d", .int(dk), parallel: false, [
-                .variable("carry", .call(.exp, cumAt(last, v("d")))),
+                .variable("carry", p.gate == .key ? .load(eq, cB + last * .int(width) + v("d")) : .call(.exp, cumAt(last, v("d")))),
                 .loop("j", .int(dv), parallel: false, [
                     .store(p.state, sb + v("d") * .int(dv) + v("j"), fmul(.load(p.state, sb + v("d") * .int(dv) + v("j")), .fvar("carry"))),
                 ]),
