@@ -22,7 +22,7 @@ extension LowerContext {
         body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
             .store(s.dot, vtB + v("j") * .int(c) + v("i"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
         ])]))
-        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum)
+        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
         // dV = Aᵀ dO + Kd dS.
         body += tileMatmul("dva", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.am, offset: aB, ld: 1, colStride: .int(c)),
@@ -139,6 +139,7 @@ extension LowerContext {
         let dqr = temp("la.bdqr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.bkr", elements: p.bsz * p.h * c * dk), fk = temp("la.bfk", elements: p.bsz * p.h * c * dk)
         let dkr = temp("la.bdkr", elements: p.bsz * p.h * c * dk)
+        let run = temp("la.brun", elements: p.bsz * p.h * dk)
         let (sB, cB) = (p.scratch(sub * dk), p.scratch(c * dk))
         let cum = { (i: KExpr) -> KExpr in .load(s.cum, fB + i * .int(dk) + v("d")) }
         let db = { (i: KExpr) -> KExpr in fB + i * .int(dk) + v("d") }
@@ -148,8 +149,11 @@ extension LowerContext {
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
+            // e^{B_i − r}: a running product of the chunk's steps down the sub-chunk.
             .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .variable("f", fmul(.call(.exp, fsub(cum(ii), cum(v("i0")))), .float(p.scale))),
+                .store(run, v("bh") * .int(dk) + v("d"), .select(.ilt(.int(0), v("i")),
+                                                                fmul(.load(run, v("bh") * .int(dk) + v("d")), .load(s.steps, db(ii))), .float(1))),
+                .variable("f", fmul(.load(run, v("bh") * .int(dk) + v("d")), .float(p.scale))),
                 .store(fq, sB + v("i") * .int(dk) + v("d"), .fvar("f")),
                 .store(qr, sB + v("i") * .int(dk) + v("d"), fmul(.load(p.q, row(ii)), .fvar("f"))),
                 .store(dqr, sB + v("i") * .int(dk) + v("d"), .float(0)),
@@ -176,14 +180,9 @@ extension LowerContext {
             add(gr.dk, row(v("j")), fmul(.fvar("g"), .load(fk, cB + v("j") * .int(dk) + v("d")))),
             .store(s.db, db(v("j")), fsub(.load(s.db, db(v("j"))), fmul(.fvar("g"), .load(kr, cB + v("j") * .int(dk) + v("d"))))),
         ])]))
-        // Diagonal block: in-block recurrences over the steps e^{B_i − B_{i−1}} (see
-        // keyGateDiagonalBackward); one exp per (row, key dim).
-        let step = temp("la.bstep", elements: p.bsz * p.h * (sub + 1) * dk)  // row i − i0: e^{B_i − B_{i−1}}
-        let stB = p.scratch((sub + 1) * dk)
-        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(step, stB + v("i") * .int(dk) + v("d"), .call(.exp, fsub(cum(ii), cum(.iop(.max, ii - 1, 0))))),
-        ])]))
-        perSub += keyGateDiagonalBackward(p, s, gr, step: step, stB: stB)
+        // Diagonal block: in-block recurrences over the chunk's steps e^{B_i − B_{i−1}} (see
+        // keyGateDiagonalBackward).
+        perSub += keyGateDiagonalBackward(p, s, gr, step: s.steps, stB: fB + v("i0") * .int(dk))
         return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
         ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]
