@@ -34,19 +34,13 @@ extension LowerContext {
         body += tileMatmul("da", m: v("n"), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(h * dv)),
                            b: MatrixSlice(buffer: s.dot, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.da, offset: aB, ld: .int(c)),
                            accumulate: false)
-        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt)
-        // Inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B; Sᵀ is stored, so dO Sᵀ is dO times the stored matrix.
-        body += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: dO, b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
-                           c: MatrixSlice(buffer: s.tmp, offset: qB, ld: .int(dk)), accumulate: false)
-        let eqAt: KExpr = gated ? .load(s.eq, dbAt(v("i"))) : .float(1)
-        var dqInter: [KStmt] = [
-            .variable("x", fmul(fmul(.load(s.tmp, qB + v("i") * .int(dk) + v("d")), .float(p.scale)), eqAt)),
-            .store(gr.dq, p.at(v("i"), dk) + v("d"), fadd(.load(gr.dq, p.at(v("i"), dk) + v("d")), .fvar("x"))),
-        ]
         if gated {
-            dqInter.append(.store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.fvar("x"), .load(p.q, p.at(v("i"), dk) + v("d"))))))
+            // dq holds the inter-chunk part (phase 1): its dB term, q ⊙ dq, before the intra part lands.
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.load(gr.dq, p.at(v("i"), dk) + v("d")), .load(p.q, p.at(v("i"), dk) + v("d"))))),
+            ])]))
         }
-        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dqInter)]))
+        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt, accumulateDq: true)
         // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, as (dS Vᵀ)ᵀ.
         body += tileMatmul("dks", m: .int(dk), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)),
                            b: MatrixSlice(buffer: s.vt, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.tmpT, offset: kB, ld: .int(c)),
@@ -101,7 +95,9 @@ extension LowerContext {
 
     /// Gates none / scalar: dP = scale e^{b_i − b_j} dA on the causal triangle; dQ = dP K,
     /// dK = dPᵀ Q (raw), and the pair terms dA ⊙ A of dB.
-    func plainIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
+    /// `accumulateDq`: dq already holds the inter-chunk part.
+    func plainIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, cumAt: (KExpr, KExpr) -> KExpr,
+                            accumulateDq: Bool = false) -> [KStmt] {
         let (dk, c, h) = (p.dk, p.chunk, p.h)
         let aB = p.scratch(c * c), fB = p.scratch(c)
         let decay: KExpr = p.gate == .scalar ? .call(.exp, .fop(.min, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0)), .float(0))) : .float(1)
@@ -111,7 +107,7 @@ extension LowerContext {
         ])])]
         body += tileMatmul("dqa", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: .int(c)),
                            b: MatrixSlice(buffer: p.k, offset: p.at(0, dk), ld: .int(h * dk)),
-                           c: MatrixSlice(buffer: gr.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+                           c: MatrixSlice(buffer: gr.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: accumulateDq)
         body += tileMatmul("dka", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: 1, colStride: .int(c)),
                            b: MatrixSlice(buffer: p.q, offset: p.at(0, dk), ld: .int(h * dk)),
                            c: MatrixSlice(buffer: gr.dk, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
@@ -184,7 +180,7 @@ extension LowerContext {
         // keyGateDiagonalBackward).
         perSub += keyGateDiagonalBackward(p, s, gr, step: s.steps, stB: fB + v("i0") * .int(dk))
         return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
+            .store(gr.dk, row(v("i")), .float(0)),
         ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]
     }
 }

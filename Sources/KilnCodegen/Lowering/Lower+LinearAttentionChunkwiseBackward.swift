@@ -45,22 +45,32 @@ extension LowerContext {
             ])]),
         ]
         let chunkHead: [KStmt] = [.letInt("c0", v("c") * .int(c)), .letInt("n", .iop(.min, .int(c), .int(tl) - v("c0")))]
-        // Phase 1: Sᵀ before chunk c + 1 straight into `states` (no copy of a running state):
-        // Sᵀ ⊙ e^{b_C} + Vᵀ Kd. The state after the last chunk is not needed.
-        var fwd: [KStmt] = chunkHead + backwardGateFactors(p, buf, width: width, queries: false) + gather(p, buf, width: width, all: false)
+        // Phase 1, per chunk while Sᵀ before it is in cache: the inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B
+        // into dq (phase 2 adds the intra part), then Sᵀ before chunk c + 1 straight into `states`:
+        // Sᵀ ⊙ e^{b_C} + Vᵀ Kd (no copy of a running state; none after the last chunk).
+        var fwd: [KStmt] = chunkHead + backwardGateFactors(p, buf, width: width, queries: true) + gather(p, buf, width: width, all: false)
+        fwd += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: MatrixSlice(buffer: grads.dout, offset: p.at(0, dv), ld: .int(h * dv)),
+                          b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
+                          c: MatrixSlice(buffer: grads.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+        let eqAt: KExpr = gate == .none ? .float(p.scale) : fmul(.load(buf.eq, p.scratch(c * width) + v("i") * .int(width) + (width == 1 ? 0 : v("d"))), .float(p.scale))
+        fwd.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(grads.dq, p.at(v("i"), dk) + v("d"), fmul(.load(grads.dq, p.at(v("i"), dk) + v("d")), eqAt)),
+        ])]))
         let decayed: KExpr = gate == .none ? .load(states, stateAt + v("e")) : fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), lastDecay(p, buf, width: width))
+        var next: [KStmt]
         if gate == .none {
-            fwd.append(.loop("e", .int(n), parallel: false, [.store(states, nextAt + v("e"), decayed)]))
+            next = [.loop("e", .int(n), parallel: false, [.store(states, nextAt + v("e"), decayed)])]
         } else {
-            fwd.append(.loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            next = [.loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
                 .store(states, nextAt + v("j") * .int(dk) + v("d"), decayed),
-            ])]))
+            ])])]
         }
-        fwd += tileMatmul("sv", m: .int(dv), n: .int(dk), k: v("n"),
-                          a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: 1, colStride: .int(h * dv)),
-                          b: MatrixSlice(buffer: buf.kd, offset: v("bh") * .int(c * dk), ld: .int(dk)),
-                          c: MatrixSlice(buffer: states, offset: nextAt, ld: .int(dk)), accumulate: true)
-        body.append(.loop("c", .int(p.chunks - 1), parallel: false, fwd))
+        next += tileMatmul("sv", m: .int(dv), n: .int(dk), k: v("n"),
+                           a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: 1, colStride: .int(h * dv)),
+                           b: MatrixSlice(buffer: buf.kd, offset: v("bh") * .int(c * dk), ld: .int(dk)),
+                           c: MatrixSlice(buffer: states, offset: nextAt, ld: .int(dk)), accumulate: true)
+        fwd.append(.ifThen(.ilt(v("c"), .int(p.chunks - 1)), next))
+        body.append(.loop("c", .int(p.chunks), parallel: false, fwd))
         // Phase 2.
         body.append(.loop("e", .int(n), parallel: false, [.store(ds, sb + v("e"), .load(grads.dstate, sb + v("e")))]))
         var bwd: [KStmt] = [.letInt("c", .int(p.chunks - 1) - v("cr"))] + chunkHead
