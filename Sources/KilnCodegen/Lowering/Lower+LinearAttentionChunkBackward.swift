@@ -10,7 +10,8 @@ extension LowerContext {
         let (qB, kB, aB, vtB, fB, wB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(dv * c), p.scratch(c * width), p.scratch(width))
         let sb: KExpr = v("sb")
         let gated = p.gate != .none
-        let dO = MatrixSlice(buffer: gr.dout, offset: p.at(0, dv), ld: .int(h * dv))
+        // dO packed row-major (as a matmul's B operand, rows 2 KB apart map onto a few L1 sets).
+        let dO = MatrixSlice(buffer: s.dor, offset: p.scratch(c * dv), ld: .int(dv))
         let dbAt = { (i: KExpr) -> KExpr in fB + i * .int(width) + (width == 1 ? 0 : v("d")) }
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(s.cum, fB + i * .int(width) + (width == 1 ? 0 : d)) }
         var body: [KStmt] = []
@@ -18,9 +19,11 @@ extension LowerContext {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [.store(s.db, fB + v("i") * .int(width) + v("d"), .float(0))])]))
             body.append(.loop("d", .int(width), parallel: false, [.store(s.dbLast, wB + v("d"), .float(0))]))
         }
-        // dOᵀ, then the forward's scores A.
+        // dOᵀ and packed dO, then the forward's scores A.
         body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
-            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
+            .variable("o", .load(gr.dout, p.at(v("i"), dv) + v("j"))),
+            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .fvar("o")),
+            .store(s.dor, vtB + v("i") * .int(dv) + v("j"), .fvar("o")),
         ])]))
         body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
@@ -61,14 +64,19 @@ extension LowerContext {
         body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]))
         if gated {
             // b_C also scales the carried state: dB_last += e^{b_C} ⟨S, dS⟩ (per key dim for key gates).
-            body.append(.loop("d", .int(dk), parallel: false, [
-                .variable("acc", .float(0)),
-                .loop("j", .int(dv), parallel: false, [
-                    .assign("acc", fadd(.fvar("acc"), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+            // Rows j of the stored Sᵀ in order (contiguous; it streams from memory), one running
+            // sum per key dim in `tmp` (a sum per d down j would be a serial add chain).
+            let accAt: KExpr = qB + v("d")
+            body += [
+                .loop("d", .int(dk), parallel: false, [.store(s.tmp, accAt, .float(0))]),
+                .loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                    .store(s.tmp, accAt, fadd(.load(s.tmp, accAt), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+                ])]),
+                .loop("d", .int(dk), parallel: false, [
+                    .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),
+                           fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), fmul(.load(s.tmp, accAt), lastDecay(p, s, width: width)))),
                 ]),
-                .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),
-                       fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), fmul(.fvar("acc"), lastDecay(p, s, width: width)))),
-            ]))
+            ]
             // dg = reverse cumsum of dB within the chunk.
             let outAt = { (i: KExpr) -> KExpr in width == 1 ? p.at(i, 1) : p.at(i, dk) + v("d") }
             body.append(.loop("d", .int(width), parallel: false, [

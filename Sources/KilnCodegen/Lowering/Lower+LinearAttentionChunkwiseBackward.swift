@@ -33,7 +33,8 @@ extension LowerContext {
             da: temp("la.dAT", elements: bsz * h * c * c), dp: temp("la.dP", elements: bsz * h * c * c),
             tmp: temp("la.tmp", elements: bsz * h * c * dk), tmpT: temp("la.tmpT", elements: bsz * h * dk * c),
             db: temp("la.dB", elements: bsz * h * c * width), dbLast: temp("la.dBlast", elements: bsz * h * width),
-            steps: temp("la.steps", elements: bsz * h * c * width), carry: temp("la.carry", elements: bsz * h * width))
+            steps: temp("la.steps", elements: bsz * h * c * width), carry: temp("la.carry", elements: bsz * h * width),
+            dor: temp("la.dO", elements: bsz * h * c * dv))
         let sb: KExpr = v("bh") * .int(n)
         let stateAt: KExpr = (v("bh") * .int(p.chunks) + v("c")) * .int(n)
         let nextAt: KExpr = stateAt + .int(n)
@@ -91,5 +92,7 @@ extension LowerContext {
         var cum, eq, ek, qa, qg, kd, kt, am, dot, vt, da, dp, tmp, tmpT, db, dbLast: Int
         /// Per-key gates: e^{B_i − B_{i−1}} of each row (n x width); e^{b_C} (width).
         var steps: Int = -1, carry: Int = -1
+        /// dO of the chunk, packed row-major (n x dv).
+        var dor: Int = -1
     }
 }
