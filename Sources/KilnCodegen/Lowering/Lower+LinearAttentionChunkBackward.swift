@@ -10,7 +10,8 @@ extension LowerContext {
         let (qB, kB, aB, vtB, fB, wB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * c), p.scratch(dv * c), p.scratch(c * width), p.scratch(width))
         let sb: KExpr = v("sb")
         let gated = p.gate != .none
-        let dO = MatrixSlice(buffer: gr.dout, offset: p.at(0, dv), ld: .int(h * dv))
+        // dO packed row-major (as a matmul's B operand, rows 2 KB apart map onto a few L1 sets).
+        let dO = MatrixSlice(buffer: s.dor, offset: p.scratch(c * dv), ld: .int(dv))
         let dbAt = { (i: KExpr) -> KExpr in fB + i * .int(width) + (width == 1 ? 0 : v("d")) }
         let cumAt = { (i: KExpr, d: KExpr) -> KExpr in .load(s.cum, fB + i * .int(width) + (width == 1 ? 0 : d)) }
         var body: [KStmt] = []
@@ -18,11 +19,13 @@ extension LowerContext {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [.store(s.db, fB + v("i") * .int(width) + v("d"), .float(0))])]))
             body.append(.loop("d", .int(width), parallel: false, [.store(s.dbLast, wB + v("d"), .float(0))]))
         }
-        // dOᵀ, then the forward's scores A.
+        // dOᵀ and packed dO, then the forward's scores A.
         body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
-            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
+            .variable("o", .load(gr.dout, p.at(v("i"), dv) + v("j"))),
+            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .fvar("o")),
+            .store(s.dor, vtB + v("i") * .int(dv) + v("j"), .fvar("o")),
         ])]))
-        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum)
+        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
         // dV = Aᵀ dO + Kd dS.
         body += tileMatmul("dva", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.am, offset: aB, ld: 1, colStride: .int(c)),
@@ -34,19 +37,13 @@ extension LowerContext {
         body += tileMatmul("da", m: v("n"), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(h * dv)),
                            b: MatrixSlice(buffer: s.dot, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.da, offset: aB, ld: .int(c)),
                            accumulate: false)
-        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt)
-        // Inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B; Sᵀ is stored, so dO Sᵀ is dO times the stored matrix.
-        body += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: dO, b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
-                           c: MatrixSlice(buffer: s.tmp, offset: qB, ld: .int(dk)), accumulate: false)
-        let eqAt: KExpr = gated ? .load(s.eq, dbAt(v("i"))) : .float(1)
-        var dqInter: [KStmt] = [
-            .variable("x", fmul(fmul(.load(s.tmp, qB + v("i") * .int(dk) + v("d")), .float(p.scale)), eqAt)),
-            .store(gr.dq, p.at(v("i"), dk) + v("d"), fadd(.load(gr.dq, p.at(v("i"), dk) + v("d")), .fvar("x"))),
-        ]
         if gated {
-            dqInter.append(.store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.fvar("x"), .load(p.q, p.at(v("i"), dk) + v("d"))))))
+            // dq holds the inter-chunk part (phase 1): its dB term, q ⊙ dq, before the intra part lands.
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.load(gr.dq, p.at(v("i"), dk) + v("d")), .load(p.q, p.at(v("i"), dk) + v("d"))))),
+            ])]))
         }
-        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dqInter)]))
+        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt, accumulateDq: true)
         // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, as (dS Vᵀ)ᵀ.
         body += tileMatmul("dks", m: .int(dk), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)),
                            b: MatrixSlice(buffer: s.vt, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.tmpT, offset: kB, ld: .int(c)),
@@ -67,14 +64,19 @@ extension LowerContext {
         body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]))
         if gated {
             // b_C also scales the carried state: dB_last += e^{b_C} ⟨S, dS⟩ (per key dim for key gates).
-            body.append(.loop("d", .int(dk), parallel: false, [
-                .variable("acc", .float(0)),
-                .loop("j", .int(dv), parallel: false, [
-                    .assign("acc", fadd(.fvar("acc"), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+            // Rows j of the stored Sᵀ in order (contiguous; it streams from memory), one running
+            // sum per key dim in `tmp` (a sum per d down j would be a serial add chain).
+            let accAt: KExpr = qB + v("d")
+            body += [
+                .loop("d", .int(dk), parallel: false, [.store(s.tmp, accAt, .float(0))]),
+                .loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                    .store(s.tmp, accAt, fadd(.load(s.tmp, accAt), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+                ])]),
+                .loop("d", .int(dk), parallel: false, [
+                    .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),
+                           fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), fmul(.load(s.tmp, accAt), lastDecay(p, s, width: width)))),
                 ]),
-                .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),
-                       fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), fmul(.fvar("acc"), lastDecay(p, s, width: width)))),
-            ]))
+            ]
             // dg = reverse cumsum of dB within the chunk.
             let outAt = { (i: KExpr) -> KExpr in width == 1 ? p.at(i, 1) : p.at(i, dk) + v("d") }
             body.append(.loop("d", .int(width), parallel: false, [
@@ -101,7 +103,9 @@ extension LowerContext {
 
     /// Gates none / scalar: dP = scale e^{b_i − b_j} dA on the causal triangle; dQ = dP K,
     /// dK = dPᵀ Q (raw), and the pair terms dA ⊙ A of dB.
-    func plainIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, cumAt: (KExpr, KExpr) -> KExpr) -> [KStmt] {
+    /// `accumulateDq`: dq already holds the inter-chunk part.
+    func plainIntraBackward(_ p: ChunkwisePlan, _ s: ChunkScratch, _ gr: ChunkGrads, cumAt: (KExpr, KExpr) -> KExpr,
+                            accumulateDq: Bool = false) -> [KStmt] {
         let (dk, c, h) = (p.dk, p.chunk, p.h)
         let aB = p.scratch(c * c), fB = p.scratch(c)
         let decay: KExpr = p.gate == .scalar ? .call(.exp, .fop(.min, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0)), .float(0))) : .float(1)
@@ -111,7 +115,7 @@ extension LowerContext {
         ])])]
         body += tileMatmul("dqa", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: .int(c)),
                            b: MatrixSlice(buffer: p.k, offset: p.at(0, dk), ld: .int(h * dk)),
-                           c: MatrixSlice(buffer: gr.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+                           c: MatrixSlice(buffer: gr.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: accumulateDq)
         body += tileMatmul("dka", m: v("n"), n: .int(dk), k: v("n"), a: MatrixSlice(buffer: s.dp, offset: aB, ld: 1, colStride: .int(c)),
                            b: MatrixSlice(buffer: p.q, offset: p.at(0, dk), ld: .int(h * dk)),
                            c: MatrixSlice(buffer: gr.dk, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
@@ -139,6 +143,7 @@ extension LowerContext {
         let dqr = temp("la.bdqr", elements: p.bsz * p.h * sub * dk)
         let kr = temp("la.bkr", elements: p.bsz * p.h * c * dk), fk = temp("la.bfk", elements: p.bsz * p.h * c * dk)
         let dkr = temp("la.bdkr", elements: p.bsz * p.h * c * dk)
+        let run = temp("la.brun", elements: p.bsz * p.h * dk)
         let (sB, cB) = (p.scratch(sub * dk), p.scratch(c * dk))
         let cum = { (i: KExpr) -> KExpr in .load(s.cum, fB + i * .int(dk) + v("d")) }
         let db = { (i: KExpr) -> KExpr in fB + i * .int(dk) + v("d") }
@@ -148,8 +153,11 @@ extension LowerContext {
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
+            // e^{B_i − r}: a running product of the chunk's steps down the sub-chunk.
             .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .variable("f", fmul(.call(.exp, fsub(cum(ii), cum(v("i0")))), .float(p.scale))),
+                .store(run, v("bh") * .int(dk) + v("d"), .select(.ilt(.int(0), v("i")),
+                                                                fmul(.load(run, v("bh") * .int(dk) + v("d")), .load(s.steps, db(ii))), .float(1))),
+                .variable("f", fmul(.load(run, v("bh") * .int(dk) + v("d")), .float(p.scale))),
                 .store(fq, sB + v("i") * .int(dk) + v("d"), .fvar("f")),
                 .store(qr, sB + v("i") * .int(dk) + v("d"), fmul(.load(p.q, row(ii)), .fvar("f"))),
                 .store(dqr, sB + v("i") * .int(dk) + v("d"), .float(0)),
@@ -176,16 +184,11 @@ extension LowerContext {
             add(gr.dk, row(v("j")), fmul(.fvar("g"), .load(fk, cB + v("j") * .int(dk) + v("d")))),
             .store(s.db, db(v("j")), fsub(.load(s.db, db(v("j"))), fmul(.fvar("g"), .load(kr, cB + v("j") * .int(dk) + v("d"))))),
         ])]))
-        // Diagonal block: in-block recurrences over the steps e^{B_i − B_{i−1}} (see
-        // keyGateDiagonalBackward); one exp per (row, key dim).
-        let step = temp("la.bstep", elements: p.bsz * p.h * (sub + 1) * dk)  // row i − i0: e^{B_i − B_{i−1}}
-        let stB = p.scratch((sub + 1) * dk)
-        perSub.append(.loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(step, stB + v("i") * .int(dk) + v("d"), .call(.exp, fsub(cum(ii), cum(.iop(.max, ii - 1, 0))))),
-        ])]))
-        perSub += keyGateDiagonalBackward(p, s, gr, step: step, stB: stB)
+        // Diagonal block: in-block recurrences over the chunk's steps e^{B_i − B_{i−1}} (see
+        // keyGateDiagonalBackward).
+        perSub += keyGateDiagonalBackward(p, s, gr, step: s.steps, stB: fB + v("i0") * .int(dk))
         return [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(gr.dq, row(v("i")), .float(0)), .store(gr.dk, row(v("i")), .float(0)),
+            .store(gr.dk, row(v("i")), .float(0)),
         ])]), .loop("sc", (v("n") + .int(sub - 1)) / .int(sub), parallel: false, perSub)]
     }
 }

@@ -22,7 +22,6 @@ extension LowerContext {
         let grads = ChunkGrads(dout: ins[nf], dstate: ins[nf + 1], dq: outs[0], dk: outs[1], dv: outs[2],
                                dg: gate.hasGateOperand ? outs[3] : nil, dh0: hasH0 ? outs.last : nil)
         let n = dk * dv, c = p.chunk, width = gate == .key ? dk : 1
-        let st = temp("la.St", elements: bsz * h * n)
         let states = temp("la.states", elements: bsz * h * p.chunks * n)
         let ds = temp("la.dS", elements: bsz * h * n)
         let buf = ChunkScratch(
@@ -33,35 +32,50 @@ extension LowerContext {
             dot: temp("la.doT", elements: bsz * h * dv * c), vt: temp("la.vT", elements: bsz * h * dv * c),
             da: temp("la.dAT", elements: bsz * h * c * c), dp: temp("la.dP", elements: bsz * h * c * c),
             tmp: temp("la.tmp", elements: bsz * h * c * dk), tmpT: temp("la.tmpT", elements: bsz * h * dk * c),
-            db: temp("la.dB", elements: bsz * h * c * width), dbLast: temp("la.dBlast", elements: bsz * h * width))
+            db: temp("la.dB", elements: bsz * h * c * width), dbLast: temp("la.dBlast", elements: bsz * h * width),
+            steps: temp("la.steps", elements: bsz * h * c * width), carry: temp("la.carry", elements: bsz * h * width),
+            dor: temp("la.dO", elements: bsz * h * c * dv))
         let sb: KExpr = v("bh") * .int(n)
         let stateAt: KExpr = (v("bh") * .int(p.chunks) + v("c")) * .int(n)
+        let nextAt: KExpr = stateAt + .int(n)
         var body: [KStmt] = [
             .letInt("b", v("bh") / .int(h)), .letInt("hh", v("bh") % .int(h)), .letInt("sb", sb),
-            // Sᵀ starts as h0ᵀ.
+            // Sᵀ before chunk 0 is h0ᵀ.
             .loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [
-                .store(st, sb + v("j") * .int(dk) + v("d"), p.h0.map { .load($0, sb + v("d") * .int(dv) + v("j")) } ?? .float(0)),
+                .store(states, v("bh") * .int(p.chunks * n) + v("j") * .int(dk) + v("d"), p.h0.map { .load($0, sb + v("d") * .int(dv) + v("j")) } ?? .float(0)),
             ])]),
         ]
         let chunkHead: [KStmt] = [.letInt("c0", v("c") * .int(c)), .letInt("n", .iop(.min, .int(c), .int(tl) - v("c0")))]
-        // Phase 1: Sᵀ before each chunk into `states`; Sᵀ ← Sᵀ ⊙ e^{b_C} + Vᵀ Kd.
-        var fwd: [KStmt] = chunkHead + gateFactors(p, buf, width: width)
-        fwd.append(.loop("e", .int(n), parallel: false, [.store(states, stateAt + v("e"), .load(st, sb + v("e")))]))
-        fwd += gather(p, buf, width: width)
-        if gate != .none {
-            fwd.append(.loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(st, sb + v("j") * .int(dk) + v("d"), fmul(.load(st, sb + v("j") * .int(dk) + v("d")), lastDecay(p, buf, width: width))),
-            ])]))
+        // Phase 1, per chunk while Sᵀ before it is in cache: the inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B
+        // into dq (phase 2 adds the intra part), then Sᵀ before chunk c + 1 straight into `states`:
+        // Sᵀ ⊙ e^{b_C} + Vᵀ Kd (no copy of a running state; none after the last chunk).
+        var fwd: [KStmt] = chunkHead + backwardGateFactors(p, buf, width: width, queries: true) + gather(p, buf, width: width, all: false)
+        fwd += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: MatrixSlice(buffer: grads.dout, offset: p.at(0, dv), ld: .int(h * dv)),
+                          b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
+                          c: MatrixSlice(buffer: grads.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+        let eqAt: KExpr = gate == .none ? .float(p.scale) : fmul(.load(buf.eq, p.scratch(c * width) + v("i") * .int(width) + (width == 1 ? 0 : v("d"))), .float(p.scale))
+        fwd.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(grads.dq, p.at(v("i"), dk) + v("d"), fmul(.load(grads.dq, p.at(v("i"), dk) + v("d")), eqAt)),
+        ])]))
+        let decayed: KExpr = gate == .none ? .load(states, stateAt + v("e")) : fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), lastDecay(p, buf, width: width))
+        var next: [KStmt]
+        if gate == .none {
+            next = [.loop("e", .int(n), parallel: false, [.store(states, nextAt + v("e"), decayed)])]
+        } else {
+            next = [.loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(states, nextAt + v("j") * .int(dk) + v("d"), decayed),
+            ])])]
         }
-        fwd += tileMatmul("sv", m: .int(dv), n: .int(dk), k: v("n"),
-                          a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: 1, colStride: .int(h * dv)),
-                          b: MatrixSlice(buffer: buf.kd, offset: v("bh") * .int(c * dk), ld: .int(dk)),
-                          c: MatrixSlice(buffer: st, offset: sb, ld: .int(dk)), accumulate: true)
+        next += tileMatmul("sv", m: .int(dv), n: .int(dk), k: v("n"),
+                           a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: 1, colStride: .int(h * dv)),
+                           b: MatrixSlice(buffer: buf.kd, offset: v("bh") * .int(c * dk), ld: .int(dk)),
+                           c: MatrixSlice(buffer: states, offset: nextAt, ld: .int(dk)), accumulate: true)
+        fwd.append(.ifThen(.ilt(v("c"), .int(p.chunks - 1)), next))
         body.append(.loop("c", .int(p.chunks), parallel: false, fwd))
         // Phase 2.
         body.append(.loop("e", .int(n), parallel: false, [.store(ds, sb + v("e"), .load(grads.dstate, sb + v("e")))]))
         var bwd: [KStmt] = [.letInt("c", .int(p.chunks - 1) - v("cr"))] + chunkHead
-        bwd += gateFactors(p, buf, width: width) + gather(p, buf, width: width)
+        bwd += backwardGateFactors(p, buf, width: width, queries: true) + gather(p, buf, width: width, all: true)
         bwd += chunkBackward(p, buf, grads, states: states, stateAt: stateAt, ds: ds, width: width)
         body.append(.loop("cr", .int(p.chunks), parallel: false, bwd))
         if let dh0 = grads.dh0 { body.append(.loop("e", .int(n), parallel: false, [.store(dh0, sb + v("e"), .load(ds, sb + v("e")))])) }
@@ -76,40 +90,9 @@ extension LowerContext {
     /// Per-(batch, head) scratch of the chunkwise backward.
     struct ChunkScratch {
         var cum, eq, ek, qa, qg, kd, kt, am, dot, vt, da, dp, tmp, tmpT, db, dbLast: Int
-    }
-
-    /// Chunk-local cumulative gates and the decay factors e^{B} and e^{b_C − B} (all ≤ 1).
-    func gateFactors(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int) -> [KStmt] {
-        guard p.gate != .none else { return [] }
-        let cB = p.scratch(p.chunk * width)
-        let cumAt = { (i: KExpr) -> KExpr in .load(s.cum, cB + i * .int(width) + v("d")) }
-        return cumulativeGates(p, into: s.cum, width: width) + [
-            .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
-                .store(s.eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i")))),
-                .store(s.ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(v("n") - 1), cumAt(v("i"))))),
-            ])]),
-        ]
-    }
-
-    /// e^{b_C} for key dimension `d` (the state's decay over the whole chunk).
-    func lastDecay(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int) -> KExpr {
-        .call(.exp, .load(s.cum, p.scratch(p.chunk * width) + (v("n") - 1) * .int(width) + (width == 1 ? 0 : v("d"))))
-    }
-
-    /// qa = scale Q, qg = qa ⊙ e^B, kd = K ⊙ e^{b_C − B} (row-major), kt = Kᵀ, and Vᵀ.
-    func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int) -> [KStmt] {
-        let (dk, dv, c) = (p.dk, p.dv, p.chunk)
-        let (qB, kB, fB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * width))
-        let decay = { (buf: Int) -> KExpr in p.gate == .none ? .float(1) : .load(buf, fB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
-        return [.loop("i", v("n"), parallel: false, [
-            .loop("d", .int(dk), parallel: false, [
-                .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
-                .store(s.qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
-                .store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))),
-                .store(s.kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), decay(s.ek))),
-            ]),
-            .loop("d", .int(dk), parallel: false, [.store(s.kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
-            .loop("j", .int(dv), parallel: false, [.store(s.vt, p.scratch(dv * c) + v("j") * .int(c) + v("i"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
-        ])]
+        /// Per-key gates: e^{B_i − B_{i−1}} of each row (n x width); e^{b_C} (width).
+        var steps: Int = -1, carry: Int = -1
+        /// dO of the chunk, packed row-major (n x dv).
+        var dor: Int = -1
     }
 }

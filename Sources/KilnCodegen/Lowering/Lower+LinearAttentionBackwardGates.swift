@@ -1,0 +1,72 @@
+import KilnIR
+
+extension LowerContext {
+    /// Chunk-local cumulative gates of the chunk, e^{b_C} per key dim into `carry`, and the decays
+    /// e^{B} (`eq`, only if `queries`) and e^{b_C − B} (`ek`), all ≤ 1. Per-key gates make one exp
+    /// per (row, key dim): the steps e^{B_i − B_{i−1}} (kept in `steps` for the scores and the
+    /// intra-chunk backward), with the decays as running products of them, as in the forward.
+    /// Products of factors ≤ 1 can only underflow.
+    func backwardGateFactors(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, queries: Bool) -> [KStmt] {
+        guard p.gate != .none else { return [] }
+        let cB = p.scratch(p.chunk * width), wB = p.scratch(width)
+        let at = { (i: KExpr) -> KExpr in cB + i * .int(width) + v("d") }
+        let cumAt = { (i: KExpr) -> KExpr in .load(s.cum, at(i)) }
+        var body = cumulativeGates(p, into: s.cum, width: width)
+        body.append(.loop("d", .int(width), parallel: false, [.store(s.carry, wB + v("d"), .call(.exp, cumAt(v("n") - 1)))]))
+        guard p.gate == .key else {
+            body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                .store(s.eq, at(v("i")), .call(.exp, cumAt(v("i")))),
+                .store(s.ek, at(v("i")), .call(.exp, fsub(cumAt(v("n") - 1), cumAt(v("i"))))),
+            ])]))
+            return body
+        }
+        var products: [KStmt] = [.store(s.ek, at(v("ir")), fmul(.load(s.ek, at(v("ir") + 1)), .load(s.steps, at(v("ir") + 1))))]
+        var first: [KStmt] = [.store(s.ek, at(v("n") - 1), .float(1))]
+        if queries {
+            products.append(.store(s.eq, at(v("i")), fmul(.load(s.eq, at(v("i1"))), .load(s.steps, at(v("i"))))))
+            first.append(.store(s.eq, at(0), .call(.exp, cumAt(0))))
+        }
+        return body + [
+            .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
+                .store(s.steps, at(v("i")), .call(.exp, fsub(cumAt(v("i")), cumAt(.iop(.max, v("i") - 1, 0))))),
+            ])]),
+            .loop("d", .int(width), parallel: false, first),
+            .loop("i1", v("n") - 1, parallel: false, [
+                .letInt("i", v("i1") + 1),
+                .letInt("ir", v("n") - 2 - v("i1")),
+                .loop("d", .int(width), parallel: false, products),
+            ]),
+        ]
+    }
+
+    /// e^{b_C} for key dimension `d` (the state's decay over the whole chunk), from `carry`.
+    func lastDecay(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int) -> KExpr {
+        .load(s.carry, p.scratch(width) + (width == 1 ? 0 : v("d")))
+    }
+
+    /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qa = scale Q, qg = qa ⊙ e^B, Vᵀ, and Kᵀ
+    /// when the scores read it (per-key-gate scores build their operand from K directly).
+    func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, all: Bool) -> [KStmt] {
+        let (dk, dv, c) = (p.dk, p.dv, p.chunk)
+        let (qB, kB, fB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * width))
+        let decay = { (buf: Int) -> KExpr in p.gate == .none ? .float(1) : .load(buf, fB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
+        var rows: [KStmt] = [.store(s.kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), decay(s.ek)))]
+        if all {
+            rows += [
+                .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
+                .store(s.qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
+                .store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))),
+            ]
+        }
+        var perRow: [KStmt] = [.loop("d", .int(dk), parallel: false, rows)]
+        if all {
+            if p.gate != .key {
+                perRow.append(.loop("d", .int(dk), parallel: false, [.store(s.kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]))
+            }
+            perRow.append(.loop("j", .int(dv), parallel: false, [
+                .store(s.vt, p.scratch(dv * c) + v("j") * .int(c) + v("i"), .load(p.val, p.at(v("i"), dv) + v("j"))),
+            ]))
+        }
+        return [.loop("i", v("n"), parallel: false, perRow)]
+    }
+}
