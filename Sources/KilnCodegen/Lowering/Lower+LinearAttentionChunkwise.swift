@@ -179,8 +179,8 @@ extension LowerContext {
     /// Prefetches row `row` of the next chunk of Q, K, V, per-key G and O (for writing). The
     /// operands stream from DRAM in [B,T,H,D] layout: a head's rows are 2 KB apart, so the
     /// hardware prefetchers stop at every page and each chunk's first touch waited on memory.
-    /// Callers spread the rows over a loop that runs long (a burst of a whole chunk's lines
-    /// overflows the miss buffers, and the rest are dropped).
+    /// Callers spread the rows over a loop that runs long, so the misses overlap with work
+    /// instead of queueing up in one burst.
     func prefetchNextChunkRow(_ p: ChunkwisePlan, row: KExpr) -> [KStmt] {
         let next: KExpr = .int(p.chunk) + row
         let lines = { (width: Int, buffers: [(Int, Bool)]) -> KStmt in
