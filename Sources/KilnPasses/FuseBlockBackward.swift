@@ -63,7 +63,7 @@ public struct FuseBlockBackward: Pass {
                     let recompute = recomputeMode == "on" || (recomputeMode == "auto" && c.recompute <= c.save)
                     let why = "recomputing \(String(format: "%.1f", c.flops / 1e6)) MFLOP predicted \(us(c.recompute)) vs saving \(us(c.save))"
                     if recompute {
-                        body = BackwardRecompute.compacted(BackwardRecompute.recomputing(body: body, chosen: saved, all: saved, in: f))
+                        body = BackwardRecompute.recomputing(body: body, chosen: saved, all: saved, in: f).compacted()
                         recomputeNote = "recomputes from the block input (fuse-block-backward-recompute=\(recomputeMode): \(why)): " +
                             saved.map { BackwardRecompute.describe($0.outer, in: f) }.joined(separator: ", ")
                     } else {

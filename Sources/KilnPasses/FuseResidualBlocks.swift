@@ -68,22 +68,6 @@ public struct FuseResidualBlocks: Pass {
             if let fused = placed[i] { nodes.append(fused) } else if !removed.contains(i) { nodes.append(n) }
         }
         // Renumber the values that are still defined or used.
-        var g = Function(name: f.name)
-        var map: [ValueID: ValueID] = [:]
-        func keep(_ v: ValueID) -> ValueID {
-            if let m = map[v] { return m }
-            let id = ValueID(g.values.count)
-            g.values.append(f.values[v.index])
-            map[v] = id
-            return id
-        }
-        g.arguments = f.arguments.map(keep)
-        for var n in nodes {
-            n.inputs = n.inputs.map(keep)
-            n.outputs = n.outputs.map(keep)
-            g.nodes.append(n)
-        }
-        g.results = f.results.map(keep)
-        return g
+        return f.compacted(nodes: nodes)
     }
 }

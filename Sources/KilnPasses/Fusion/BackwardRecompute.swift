@@ -159,27 +159,6 @@ enum BackwardRecompute {
 }
 
 extension BackwardRecompute {
-    /// `g` with values nothing defines or reads dropped and the rest renumbered.
-    static func compacted(_ g: Function) -> Function {
-        var h = Function(name: g.name)
-        var map: [ValueID: ValueID] = [:]
-        func keep(_ v: ValueID) -> ValueID {
-            if let m = map[v] { return m }
-            let id = ValueID(h.values.count)
-            h.values.append(g.values[v.index])
-            map[v] = id
-            return id
-        }
-        h.arguments = g.arguments.map(keep)
-        for var n in g.nodes {
-            n.inputs = n.inputs.map(keep)
-            n.outputs = n.outputs.map(keep)
-            h.nodes.append(n)
-        }
-        h.results = g.results.map(keep)
-        return h
-    }
-
     /// "%name f32[...] (N KiB)" for a value of `f`.
     static func describe(_ v: ValueID, in f: Function) -> String {
         let t = f.type(of: v)
