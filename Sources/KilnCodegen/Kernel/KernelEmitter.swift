@@ -178,6 +178,8 @@ struct KernelEmitter {
                     let intrinsic = m.externFunction("llvm.prefetch.p0i8", returns: m.void, [i8p, m.i32, m.i32, m.i32])
                     let address = LLVMBuildBitCast(b, m.gep(try buffer(buf, env), try int(i, env)), i8p, "")!
                     _ = m.call(intrinsic, [address, m.int32(write ? 1 : 0), m.int32(2), m.int32(1)])
+                case .transpose(let t):
+                    try emitTranspose(t, &env)
                 case .ifThen(let c, let body):
                     let then = m.block(fn, "then"), join = m.block(fn, "join")
                     LLVMBuildCondBr(b, try cond(c, env), then, join)

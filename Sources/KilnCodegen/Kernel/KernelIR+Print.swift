@@ -39,6 +39,9 @@ extension KernelProgram: CustomStringConvertible {
         case .assign(let v, let e): out += "\(indent)%\(v) = \(expr(e, k))\n"
         case .store(let b, let i, let e): out += "\(indent)%b\(b)[\(expr(i, k))] = \(expr(e, k))\n"
         case .prefetch(let b, let i, let write): out += "\(indent)prefetch\(write ? " for write" : "") %b\(b)[\(expr(i, k))]\n"
+        case .transpose(let t):
+            out += "\(indent)transpose %b\(t.dst)[\(expr(t.dstOffset, k)); ld \(expr(t.dstLd, k))] = %b\(t.src)[\(expr(t.srcOffset, k)); ld \(expr(t.srcLd, k))]"
+            out += " {rows = \(expr(t.rows, k)), cols = \(expr(t.cols, k))}\n"
         case .ifThen(let c, let body):
             out += "\(indent)if \(cond(c, k)) {\n"
             for st in body { printStmt(st, k, into: &out, indent: indent + "  ") }

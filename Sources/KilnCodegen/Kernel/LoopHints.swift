@@ -18,7 +18,7 @@ enum LoopHints {
             case .letInt: return false
             case .variable(_, let e), .assign(_, let e): return hasTranscendental(e)
             case .store(_, _, let e): return hasTranscendental(e)
-            case .matmul, .prefetch: return false
+            case .matmul, .prefetch, .transpose: return false
             }
         }
     }

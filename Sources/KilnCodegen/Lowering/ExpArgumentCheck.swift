@@ -37,7 +37,7 @@ public enum ExpArgumentCheck {
                 if let v = checkExpr(e, cum, bound) { return v }
             case .store(_, let i, let e):
                 if let v = checkExpr(i, cum, bound) ?? checkExpr(e, cum, bound) { return v }
-            case .matmul, .prefetch:
+            case .matmul, .prefetch, .transpose:
                 break
             }
         }

@@ -44,10 +44,10 @@ extension LowerContext {
         .load(s.carry, p.scratch(width) + (width == 1 ? 0 : v("d")))
     }
 
-    /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qa = scale Q, qg = qa ⊙ e^B, Vᵀ, and Kᵀ
+    /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qa = scale Q, qg = qa ⊙ e^B, and Kᵀ
     /// when the scores read it (per-key-gate scores build their operand from K directly).
     func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, all: Bool) -> [KStmt] {
-        let (dk, dv, c) = (p.dk, p.dv, p.chunk)
+        let (dk, c) = (p.dk, p.chunk)
         let (qB, kB, fB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * width))
         let decay = { (buf: Int) -> KExpr in p.gate == .none ? .float(1) : .load(buf, fB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
         var rows: [KStmt] = [.store(s.kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), decay(s.ek)))]
@@ -58,15 +58,14 @@ extension LowerContext {
                 .store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))),
             ]
         }
-        var perRow: [KStmt] = [.loop("d", .int(dk), parallel: false, rows)]
+        var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, rows)])]
         if all {
+            // Transposed copies through register shuffles (a strided store loop scatters).
             if p.gate != .key {
-                perRow.append(.loop("d", .int(dk), parallel: false, [.store(s.kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]))
+                body.append(.transpose(TileTranspose(rows: v("n"), cols: .int(dk), src: p.k, srcOffset: p.at(0, dk), srcLd: .int(p.h * dk),
+                                                     dst: s.kt, dstOffset: kB, dstLd: .int(c))))
             }
-            perRow.append(.loop("j", .int(dv), parallel: false, [
-                .store(s.vt, p.scratch(dv * c) + v("j") * .int(c) + v("i"), .load(p.val, p.at(v("i"), dv) + v("j"))),
-            ]))
         }
-        return [.loop("i", v("n"), parallel: false, perRow)]
+        return body
     }
 }

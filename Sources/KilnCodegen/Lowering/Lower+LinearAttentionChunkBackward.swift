@@ -19,12 +19,12 @@ extension LowerContext {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [.store(s.db, fB + v("i") * .int(width) + v("d"), .float(0))])]))
             body.append(.loop("d", .int(width), parallel: false, [.store(s.dbLast, wB + v("d"), .float(0))]))
         }
-        // dOᵀ and packed dO, then the forward's scores A.
+        // Packed dO and dOᵀ, then the forward's scores A.
         body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
-            .variable("o", .load(gr.dout, p.at(v("i"), dv) + v("j"))),
-            .store(s.dot, vtB + v("j") * .int(c) + v("i"), .fvar("o")),
-            .store(s.dor, vtB + v("i") * .int(dv) + v("j"), .fvar("o")),
+            .store(s.dor, vtB + v("i") * .int(dv) + v("j"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
         ])]))
+        body.append(.transpose(TileTranspose(rows: v("n"), cols: .int(dv), src: s.dor, srcOffset: vtB, srcLd: .int(dv),
+                                             dst: s.dot, dstOffset: vtB, dstLd: .int(c))))
         body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
         // dV = Aᵀ dO + Kd dS.
@@ -44,13 +44,16 @@ extension LowerContext {
             ])]))
         }
         body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt, accumulateDq: true)
-        // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, as (dS Vᵀ)ᵀ.
-        body += tileMatmul("dks", m: .int(dk), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)),
-                           b: MatrixSlice(buffer: s.vt, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: s.tmpT, offset: kB, ld: .int(c)),
+        // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, with dSᵀ transposed once per chunk (it is also
+        // read below, and reading dS down a column gathers).
+        body.append(.transpose(TileTranspose(rows: .int(dk), cols: .int(dv), src: ds, srcOffset: sb, srcLd: .int(dv),
+                                             dst: s.dsT, dstOffset: sb, dstLd: .int(dk))))
+        body += tileMatmul("dks", m: v("n"), n: .int(dk), k: .int(dv), a: MatrixSlice(buffer: p.val, offset: p.at(0, dv), ld: .int(h * dv)),
+                           b: MatrixSlice(buffer: s.dsT, offset: sb, ld: .int(dk)), c: MatrixSlice(buffer: s.tmp, offset: qB, ld: .int(dk)),
                            accumulate: false)
         let ekAt: KExpr = gated ? .load(s.ek, dbAt(v("i"))) : .float(1)
         var dkInter: [KStmt] = [
-            .variable("y", fmul(.load(s.tmpT, kB + v("d") * .int(c) + v("i")), ekAt)),
+            .variable("y", fmul(.load(s.tmp, qB + v("i") * .int(dk) + v("d")), ekAt)),
             .store(gr.dk, p.at(v("i"), dk) + v("d"), fadd(.load(gr.dk, p.at(v("i"), dk) + v("d")), .fvar("y"))),
         ]
         if gated {
@@ -64,13 +67,13 @@ extension LowerContext {
         body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]))
         if gated {
             // b_C also scales the carried state: dB_last += e^{b_C} ⟨S, dS⟩ (per key dim for key gates).
-            // Rows j of the stored Sᵀ in order (contiguous; it streams from memory), one running
-            // sum per key dim in `tmp` (a sum per d down j would be a serial add chain).
+            // Rows j of the stored Sᵀ and of dSᵀ in order (contiguous), one running sum per key
+            // dim in `tmp` (a sum per d down j would be a serial add chain).
             let accAt: KExpr = qB + v("d")
             body += [
                 .loop("d", .int(dk), parallel: false, [.store(s.tmp, accAt, .float(0))]),
                 .loop("j", .int(dv), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                    .store(s.tmp, accAt, fadd(.load(s.tmp, accAt), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(ds, sb + v("d") * .int(dv) + v("j"))))),
+                    .store(s.tmp, accAt, fadd(.load(s.tmp, accAt), fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), .load(s.dsT, sb + v("j") * .int(dk) + v("d"))))),
                 ])]),
                 .loop("d", .int(dk), parallel: false, [
                     .store(s.dbLast, wB + (width == 1 ? 0 : v("d")),

@@ -29,12 +29,12 @@ extension LowerContext {
             ek: temp("la.ek", elements: bsz * h * c * width), qa: temp("la.q", elements: bsz * h * c * dk),
             qg: temp("la.qg", elements: bsz * h * c * dk), kd: temp("la.kd", elements: bsz * h * c * dk),
             kt: temp("la.kt", elements: bsz * h * dk * c + 16), am: temp("la.a", elements: bsz * h * c * c + 16),
-            dot: temp("la.doT", elements: bsz * h * dv * c), vt: temp("la.vT", elements: bsz * h * dv * c),
+            dot: temp("la.doT", elements: bsz * h * dv * c),
             da: temp("la.dAT", elements: bsz * h * c * c), dp: temp("la.dP", elements: bsz * h * c * c),
-            tmp: temp("la.tmp", elements: bsz * h * c * dk), tmpT: temp("la.tmpT", elements: bsz * h * dk * c),
+            tmp: temp("la.tmp", elements: bsz * h * c * dk),
             db: temp("la.dB", elements: bsz * h * c * width), dbLast: temp("la.dBlast", elements: bsz * h * width),
             steps: temp("la.steps", elements: bsz * h * c * width), carry: temp("la.carry", elements: bsz * h * width),
-            dor: temp("la.dO", elements: bsz * h * c * dv))
+            dor: temp("la.dO", elements: bsz * h * c * dv), dsT: temp("la.dST", elements: bsz * h * n))
         let sb: KExpr = v("bh") * .int(n)
         let stateAt: KExpr = (v("bh") * .int(p.chunks) + v("c")) * .int(n)
         let nextAt: KExpr = stateAt + .int(n)
@@ -89,10 +89,12 @@ extension LowerContext {
 
     /// Per-(batch, head) scratch of the chunkwise backward.
     struct ChunkScratch {
-        var cum, eq, ek, qa, qg, kd, kt, am, dot, vt, da, dp, tmp, tmpT, db, dbLast: Int
+        var cum, eq, ek, qa, qg, kd, kt, am, dot, da, dp, tmp, db, dbLast: Int
         /// Per-key gates: e^{B_i − B_{i−1}} of each row (n x width); e^{b_C} (width).
         var steps: Int = -1, carry: Int = -1
         /// dO of the chunk, packed row-major (n x dv).
         var dor: Int = -1
+        /// dSᵀ (dv x dk) of the state cotangent after the chunk.
+        var dsT: Int = -1
     }
 }

@@ -89,8 +89,8 @@ extension LowerContext {
         // dP from dAᵀ = V_new dOᵀ; dQ = dP K, dK = dPᵀ Q (the plain-attention intra terms).
         body += tileMatmul("da", m: v("n"), n: v("n"), k: .int(dv), a: MatrixSlice(buffer: vn, offset: vB, ld: .int(dv)),
                            b: MatrixSlice(buffer: dot, offset: vtB, ld: .int(c)), c: MatrixSlice(buffer: da, offset: aB, ld: .int(c)), accumulate: false)
-        let scratch = ChunkScratch(cum: -1, eq: -1, ek: -1, qa: ut.qa, qg: -1, kd: -1, kt: ut.kt, am: am, dot: dot, vt: -1, da: da, dp: dp,
-                                   tmp: -1, tmpT: tmpT, db: -1, dbLast: -1)
+        let scratch = ChunkScratch(cum: -1, eq: -1, ek: -1, qa: ut.qa, qg: -1, kd: -1, kt: ut.kt, am: am, dot: dot, da: da, dp: dp,
+                                   tmp: -1, db: -1, dbLast: -1)
         body += plainIntraBackward(p, scratch, gr, cumAt: { _, _ in .float(0) })
         // dQ += scale dO Sᵀ and dK += V_new dSᵀ, each as the transpose of a product.
         body += tileMatmul("dqs", m: .int(dk), n: v("n"), k: .int(dv), a: S, b: MatrixSlice(buffer: dot, offset: vtB, ld: .int(c)),

@@ -116,6 +116,9 @@ struct LowerContext {
             case .letInt(_, let e), .variable(_, let e), .assign(_, let e): collect(e, &used)
             case .store(let b, let i, let e): used.insert(b); collect(i, &used); collect(e, &used)
             case .prefetch(let b, let i, _): used.insert(b); collect(i, &used)
+            case .transpose(let t):
+                used.formUnion([t.src, t.dst])
+                for e in [t.rows, t.cols, t.srcOffset, t.srcLd, t.dstOffset, t.dstLd] { collect(e, &used) }
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
                 used.formUnion([t.a, t.b, t.c] + (t.epilogue?.buffers ?? []))
