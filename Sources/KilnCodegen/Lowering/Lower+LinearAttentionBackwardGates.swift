@@ -44,19 +44,17 @@ extension LowerContext {
         .load(s.carry, p.scratch(width) + (width == 1 ? 0 : v("d")))
     }
 
-    /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qa = scale Q, qg = qa ⊙ e^B, and Kᵀ
-    /// when the scores read it (per-key-gate scores build their operand from K directly).
+    /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qg = scale Q ⊙ e^B, and qa = scale Q and
+    /// Kᵀ when the scores read them (per-key-gate scores read Q and K in place).
     func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, all: Bool) -> [KStmt] {
         let (dk, c) = (p.dk, p.chunk)
         let (qB, kB, fB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * width))
         let decay = { (buf: Int) -> KExpr in p.gate == .none ? .float(1) : .load(buf, fB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
         var rows: [KStmt] = [.store(s.kd, qB + v("i") * .int(dk) + v("d"), fmul(.load(p.k, p.at(v("i"), dk) + v("d")), decay(s.ek)))]
         if all {
-            rows += [
-                .variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))),
-                .store(s.qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv")),
-                .store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))),
-            ]
+            rows.append(.variable("qv", fmul(.load(p.q, p.at(v("i"), dk) + v("d")), .float(p.scale))))
+            if p.gate != .key { rows.append(.store(s.qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv"))) }
+            rows.append(.store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))))
         }
         var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, rows)])]
         if all {

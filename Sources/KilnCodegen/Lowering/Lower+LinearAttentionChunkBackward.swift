@@ -25,7 +25,7 @@ extension LowerContext {
         ])]))
         body.append(.transpose(TileTranspose(rows: v("n"), cols: .int(dv), src: s.dor, srcOffset: vtB, srcLd: .int(dv),
                                              dst: s.dot, dstOffset: vtB, dstLd: .int(c))))
-        body += p.gate == .key ? keyGateScores(p, qa: s.qa, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
+        body += p.gate == .key ? keyGateScores(p, qa: nil, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
         // dV = Aᵀ dO + Kd dS.
         body += tileMatmul("dva", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.am, offset: aB, ld: 1, colStride: .int(c)),

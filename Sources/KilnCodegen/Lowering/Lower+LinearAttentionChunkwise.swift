@@ -291,8 +291,7 @@ extension LowerContext {
             .letInt("i0", v("sc") * .int(sub)),
             .letInt("ni", .iop(.min, .int(sub), v("n") - v("i0"))),
             qrRows,
-            offDiagonalKeys(p, kr: kr, krB: krB, cumAt: cumAt, steps: steps),
-        ]
+        ] + offDiagonalKeys(p, kr: kr, krB: krB, cumAt: cumAt, steps: steps)
         perSub += tileMatmul("qr", m: v("ni"), n: v("i0"), k: .int(dk), a: MatrixSlice(buffer: qr, offset: qrB, ld: .int(dk)),
                               b: MatrixSlice(buffer: kr, offset: krB, ld: .int(c)),
                               c: MatrixSlice(buffer: am, offset: aB + v("i0") * .int(c), ld: .int(c)), accumulate: false)
@@ -316,27 +315,31 @@ extension LowerContext {
         return body
     }
 
-    /// (K ⊙ e^{r − B})ᵀ for the rows before the sub-chunk (j < i0, r = B[i0]), read row by row from
-    /// K (contiguous in d, so the loops vectorize); only the stores are strided. No transposed
-    /// copies of K or B. With the chunk's `steps`, the factors are running products going up from
-    /// row i0 (e^{B_{i0} − B_j} = e^{B_{i0} − B_{j+1}} · e^{B_{j+1} − B_j}, all ≤ 1): no exps.
-    mutating func offDiagonalKeys(_ p: ChunkwisePlan, kr: Int, krB: KExpr, cumAt: (KExpr, KExpr) -> KExpr, steps: Int?) -> KStmt {
+    /// (K ⊙ e^{r − B})ᵀ for the rows before the sub-chunk (j < i0, r = B[i0]), computed row by row
+    /// from K (contiguous in d, so the loops vectorize) into a row-major scratch, then transposed
+    /// by register shuffles (storing it transposed directly scatters). With the chunk's `steps`,
+    /// the factors are running products going up from row i0 (e^{B_{i0} − B_j} =
+    /// e^{B_{i0} − B_{j+1}} · e^{B_{j+1} − B_j}, all ≤ 1): no exps.
+    mutating func offDiagonalKeys(_ p: ChunkwisePlan, kr: Int, krB: KExpr, cumAt: (KExpr, KExpr) -> KExpr, steps: Int?) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
-        let krAt: KExpr = krB + v("d") * .int(c) + v("j"), kAt: KExpr = p.at(v("j"), dk) + v("d")
+        let rows = temp("la.krRows", elements: p.bsz * p.h * c * dk), rB = p.scratch(c * dk)
+        let rowAt: KExpr = rB + v("j") * .int(dk) + v("d"), kAt: KExpr = p.at(v("j"), dk) + v("d")
+        let transposed: KStmt = .transpose(TileTranspose(rows: v("i0"), cols: .int(dk), src: rows, srcOffset: rB, srcLd: .int(dk),
+                                                         dst: kr, dstOffset: krB, dstLd: .int(c)))
         guard let st = steps else {
-            return .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(kr, krAt, fmul(.load(p.k, kAt), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
-            ])])
+            return [.loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+                .store(rows, rowAt, fmul(.load(p.k, kAt), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
+            ])]), transposed]
         }
         let f = temp("la.krFactor", elements: p.bsz * p.h * dk), fAt: KExpr = p.scratch(dk) + v("d")
-        return .loop("jr", v("i0"), parallel: false, [
+        return [.loop("jr", v("i0"), parallel: false, [
             .letInt("j", v("i0") - 1 - v("jr")),
             .loop("d", .int(dk), parallel: false, [
                 .store(f, fAt, fmul(.select(.ilt(.int(0), v("jr")), .load(f, fAt), .float(1)),
                                     .load(st, p.scratch(c * dk) + (v("j") + 1) * .int(dk) + v("d")))),
-                .store(kr, krAt, fmul(.load(p.k, kAt), .load(f, fAt))),
+                .store(rows, rowAt, fmul(.load(p.k, kAt), .load(f, fAt))),
             ]),
-        ])
+        ]), transposed]
     }
 
     /// out[j] = Σ_d w[j, d] x[d] for j < rows (w row-major with row length dk). A matmul with one
