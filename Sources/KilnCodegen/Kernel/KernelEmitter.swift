@@ -136,28 +136,15 @@ struct KernelEmitter {
                     LLVMAddIncoming(i, &vals, &blocks, 2)
                     m.position(at: exit)
                 case .loop(let v, let count, let parallel, let body):
-                    let lo = m.int(0)
-                    let hi = try int(count, env)
-                    let pre = LLVMGetInsertBlock(b)!
-                    let header = m.block(fn, "\(v).head"), bodyBlock = m.block(fn, "\(v).body"), exit = m.block(fn, "\(v).exit")
-                    LLVMBuildBr(b, header)
-                    m.position(at: header)
-                    let i = LLVMBuildPhi(b, m.i64, v)!
-                    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, hi, "")!, bodyBlock, exit)
-                    m.position(at: bodyBlock)
                     var inner = env
-                    inner.ints[v] = i
-                    try emit(body, &inner)
+                    let back = try countedLoop(v, try int(count, env)) { i in
+                        inner.ints[v] = i
+                        try emit(body, &inner)
+                    }
                     env.floats = env.floats.merging(inner.floats) { a, _ in a }
-                    let next = LLVMBuildAdd(b, i, m.int(1), "")!
-                    let latch = LLVMGetInsertBlock(b)!
-                    let back = LLVMBuildBr(b, header)!
                     if !parallel, LoopHints.hasTranscendental(body) {
                         LoopHints.limitInterleave(back, count: LoopHints.transcendentalInterleave, context: m.context)
                     }
-                    var vals: [LLVMValueRef?] = [lo, next], blocks: [LLVMBasicBlockRef?] = [pre, latch]
-                    LLVMAddIncoming(i, &vals, &blocks, 2)
-                    m.position(at: exit)
                 case .letInt(let v, let e):
                     env.ints[v] = try int(e, env)
                 case .variable(let v, let e):
@@ -209,6 +196,27 @@ struct KernelEmitter {
                                      })
                 }
             }
+        }
+
+        /// for i in 0..<count { body(i) }, built directly in LLVM IR; returns the back edge (for
+        /// loop metadata).
+        @discardableResult
+        func countedLoop(_ name: String, _ count: LLVMValueRef, _ body: (LLVMValueRef) throws -> Void) rethrows -> LLVMValueRef {
+            let pre = LLVMGetInsertBlock(b)!
+            let header = m.block(fn, "\(name).head"), bodyBlock = m.block(fn, "\(name).body"), exit = m.block(fn, "\(name).exit")
+            LLVMBuildBr(b, header)
+            m.position(at: header)
+            let i = LLVMBuildPhi(b, m.i64, name)!
+            LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, count, "")!, bodyBlock, exit)
+            m.position(at: bodyBlock)
+            try body(i)
+            let next = LLVMBuildAdd(b, i, m.int(1), "")!
+            let latch = LLVMGetInsertBlock(b)!
+            let back = LLVMBuildBr(b, header)!
+            var vals: [LLVMValueRef?] = [m.int(0), next], blocks: [LLVMBasicBlockRef?] = [pre, latch]
+            LLVMAddIncoming(i, &vals, &blocks, 2)
+            m.position(at: exit)
+            return back
         }
 
         func buffer(_ id: Int, _ env: Env) throws -> LLVMValueRef {

@@ -49,22 +49,4 @@ extension KernelEmitter.Context {
         right.rows = fullRows
         try emit([t.scalarLoops(rowsFrom: fullRows), right.scalarLoops(colsFrom: fullCols)], &env)
     }
-
-    /// for i in 0..<count { body(i) }, built directly in LLVM IR.
-    func countedLoop(_ name: String, _ count: LLVMValueRef, _ body: (LLVMValueRef) -> Void) {
-        let pre = LLVMGetInsertBlock(b)!
-        let header = m.block(fn, "\(name).head"), bodyBlock = m.block(fn, "\(name).body"), exit = m.block(fn, "\(name).exit")
-        LLVMBuildBr(b, header)
-        m.position(at: header)
-        let i = LLVMBuildPhi(b, m.i64, name)!
-        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, count, "")!, bodyBlock, exit)
-        m.position(at: bodyBlock)
-        body(i)
-        let next = LLVMBuildAdd(b, i, m.int(1), "")!
-        let latch = LLVMGetInsertBlock(b)!
-        LLVMBuildBr(b, header)
-        var vals: [LLVMValueRef?] = [m.int(0), next], blocks: [LLVMBasicBlockRef?] = [pre, latch]
-        LLVMAddIncoming(i, &vals, &blocks, 2)
-        m.position(at: exit)
-    }
 }
