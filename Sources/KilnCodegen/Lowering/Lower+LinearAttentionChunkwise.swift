@@ -176,21 +176,24 @@ extension LowerContext {
         return body
     }
 
-    /// Prefetches row `row` of the next chunk of Q, K, V, per-key G and O (for writing). The
-    /// operands stream from DRAM in [B,T,H,D] layout: a head's rows are 2 KB apart, so the
-    /// hardware prefetchers stop at every page and each chunk's first touch waited on memory.
-    /// Callers spread the rows over a loop that runs long, so the misses overlap with work
-    /// instead of queueing up in one burst.
+    /// Prefetches row `row` of the next chunk of Q, K, V, per-key G and, for gates none and
+    /// scalar, O (for writing). The operands stream from DRAM in [B,T,H,D] layout: a head's rows
+    /// are 2 KB apart, so the hardware prefetchers stop at every page and each chunk's first
+    /// touch waited on memory. Callers spread the rows over a loop that runs long, so the misses
+    /// overlap with work instead of queueing up in one burst. Per-key gates (whose prefetches sit
+    /// in the shorter diagonal-row loop) leave O out: with it the GLA forward was 5–7% slower at
+    /// 1 thread, the write-allocates competing with the reads for miss slots; RetNet was 2–3%
+    /// faster with it.
     func prefetchNextChunkRow(_ p: ChunkwisePlan, row: KExpr) -> [KStmt] {
         let next: KExpr = .int(p.chunk) + row
-        let lines = { (width: Int, buffers: [(Int, Bool)]) -> KStmt in
-            .loop("l", .int((width + 15) / 16), parallel: false, buffers.map { b, write in .prefetch(b, p.at(next, width) + v("l") * 16, write: write) })
+        let lines = { (width: Int, buffers: [Int], write: Bool) -> KStmt in
+            .loop("l", .int((width + 15) / 16), parallel: false, buffers.map { .prefetch($0, p.at(next, width) + v("l") * 16, write: write) })
         }
-        var keyRows = [(p.q, false), (p.k, false)]
-        if p.gate == .key, let g = p.g { keyRows.append((g, false)) }
-        var valueRows = [(p.val, false)]
-        if p.o >= 0 { valueRows.append((p.o, true)) }
-        return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), [lines(p.dk, keyRows), lines(p.dv, valueRows)])]
+        var keyRows = [p.q, p.k]
+        if p.gate == .key, let g = p.g { keyRows.append(g) }
+        var body = [lines(p.dk, keyRows, false), lines(p.dv, [p.val], false)]
+        if p.gate != .key, p.o >= 0 { body.append(lines(p.dv, [p.o], true)) }
+        return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), body)]
     }
 
     /// C += A B for the n x n causal scores A (zero above the diagonal). Chunks up to 256 rows
