@@ -50,7 +50,7 @@ public final class Executable: @unchecked Sendable {
         program = compiled.program
         plan = MemoryPlan(program)
         try MemoryBudget.check(plan.arenaBytes, for: "@\(function.name)'s arena (memory plan)")
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
+        arena = Executable.allocateArena(bytes: max(plan.arenaBytes, 64))
         tileCounter = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64).bindMemory(to: Int64.self, capacity: 1)
         for (i, b) in program.buffers.enumerated() {
             guard let c = b.constant else { continue }
