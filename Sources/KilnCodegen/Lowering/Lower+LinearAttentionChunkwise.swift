@@ -10,6 +10,15 @@ struct ChunkwisePlan {
     let o: Int, state: Int
     /// Rows per sub-chunk of the per-key-gate scores (one reference row each).
     var sub: Int = 16
+    /// Leading dimension of the carried state `state` (dk rows of dv; the forward pads it).
+    var stateLd: Int? = nil
+    var ldS: Int { stateLd ?? dv }
+
+    /// The forward's state row length: dv, padded by 16 floats when a row is a multiple of
+    /// 512 bytes. Unpadded, a 16-column panel of a 128 x 128 state (the B operand of Q S)
+    /// falls into 8 of the L1's 64 sets, 64 lines of room for 128 rows, so every row tile
+    /// re-read the panel from L2.
+    static func paddedStateLd(_ dv: Int) -> Int { dv % 128 == 0 ? dv + 16 : dv }
     var chunks: Int { (tl + chunk - 1) / chunk }
 
     /// Offset of token (c0 + i) of this pair in a [B,T,H,width] operand.
@@ -36,25 +45,29 @@ extension LowerContext {
         let qs = inT[0].shape, dv = inT[2].shape[3]
         let (bsz, tl, h, dk) = (qs[0], qs[1], qs[2], qs[3])
         let hasH0 = ins.count > (gate.hasGateOperand ? 4 : 3)
-        let state = a.bool("final_state") ? outs[1] : temp("la.state", elements: bsz * h * dk * dv)
+        let ldS = ChunkwisePlan.paddedStateLd(dv)
+        let state = temp("la.state", elements: bsz * h * dk * ldS)
         var p = ChunkwisePlan(gate: gate, bsz: bsz, tl: tl, h: h, dk: dk, dv: dv, chunk: parallel ? tl : min(a.int("chunk"), tl),
                               scale: Float(a.float("scale")), q: ins[0], k: ins[1], val: ins[2],
                               g: gate.hasGateOperand ? ins[3] : nil, h0: hasH0 ? ins.last : nil, o: outs[0], state: state)
         // The parallel form's sub-chunks are larger: the off-diagonal factors e^{r − B_j} are
         // made once per sub-chunk for every earlier row, so 16 rows would cost T²·Dk/32 exps.
         if parallel { p.sub = 64 }
+        p.stateLd = ldS
         let chunkBody = gate == .delta ? deltaChunkForward(p) : decayChunkForward(p)
-        let n = dk * dv
+        // h0 and the final state are [B,H,Dk,Dv]; the carried state has rows of ldS.
+        let sAt: KExpr = v("sb") + v("d") * .int(ldS) + v("j"), outAt: KExpr = v("bh") * .int(dk * dv) + v("d") * .int(dv) + v("j")
+        let rows = { (body: KStmt) -> KStmt in .loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [body])]) }
         kernel(parallel ? "linear_attention_parallel_\(gate)" : "linear_attention_chunkwise_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, [
             .letInt("b", v("bh") / .int(h)),
             .letInt("hh", v("bh") % .int(h)),
-            .letInt("sb", v("bh") * .int(n)),
-            .loop("e", .int(n), parallel: false, [.store(state, v("sb") + v("e"), p.h0.map { .load($0, v("sb") + v("e")) } ?? .float(0))]),
+            .letInt("sb", v("bh") * .int(dk * ldS)),
+            rows(.store(state, sAt, p.h0.map { .load($0, outAt) } ?? .float(0))),
             .loop("c", .int(p.chunks), parallel: false, [
                 .letInt("c0", v("c") * .int(p.chunk)),
                 .letInt("n", .iop(.min, .int(p.chunk), .int(tl) - v("c0"))),
             ] + chunkBody),
-        ])])
+        ] + (a.bool("final_state") ? [rows(.store(outs[1], outAt, .load(state, sAt)))] : []))])
     }
 
     /// Chunk-local cumulative gate sums into `cum` (n x width, width 1 for scalar gates).
@@ -150,7 +163,7 @@ extension LowerContext {
         ] + (p.gate == .key ? prefetchNextChunkGateRow(p, row: v("i")) : prefetchNextChunkRow(p, row: v("i")))))
         // O = Qg S (inter-chunk part).
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
         body += p.gate == .key ? keyGateScores(p, qa: nil, kt: kt, am: am, cum: cum, steps: steps, prefetch: true)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
@@ -161,18 +174,20 @@ extension LowerContext {
         case .none: break
         case .scalar:
             body.append(.variable("carry", .call(.exp, cumAt(last, 0))))
-            body.append(.loop("e", .int(dk * dv), parallel: false, [.store(p.state, sb + v("e"), fmul(.load(p.state, sb + v("e")), .fvar("carry")))]))
+            body.append(.loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [
+                .store(p.state, sb + v("d") * .int(p.ldS) + v("j"), fmul(.load(p.state, sb + v("d") * .int(p.ldS) + v("j")), .fvar("carry"))),
+            ])]))
         case .key, .delta:
             // Per-key gates: e^{b_C} is the last row of e^B (a vector load, not a scalar exp per key dim).
             body.append(.loop("d", .int(dk), parallel: false, [
                 .variable("carry", p.gate == .key ? .load(eq, cB + last * .int(width) + v("d")) : .call(.exp, cumAt(last, v("d")))),
                 .loop("j", .int(dv), parallel: false, [
-                    .store(p.state, sb + v("d") * .int(dv) + v("j"), fmul(.load(p.state, sb + v("d") * .int(dv) + v("j")), .fvar("carry"))),
+                    .store(p.state, sb + v("d") * .int(p.ldS) + v("j"), fmul(.load(p.state, sb + v("d") * .int(p.ldS) + v("j")), .fvar("carry"))),
                 ]),
             ]))
         }
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
-                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), accumulate: true)
+                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), accumulate: true)
         return body
     }
 

@@ -18,16 +18,16 @@ extension LowerContext {
         var body = deltaUT(p, ut)
         // V_new = U + Wn S.
         body += tileMatmul("ws", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: wn, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)),
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)),
                             accumulate: true)
         // O = scale Q S + (scale Q Kᵀ ⊙ M) V_new.
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qa, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)), c: oRows, accumulate: false)
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false)
         body += plainScores(p, qa: qa, kt: kt, am: am, cumAt: { _, _ in .float(0) })
         body += causalScoresTimes(p, am: am, b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: oRows)
         // S ← S + Kᵀ V_new.
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)),
-                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(dv)),
+                            b: MatrixSlice(buffer: u, offset: vB, ld: .int(dv)), c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)),
                             accumulate: true)
         return body
     }
