@@ -67,18 +67,22 @@ extension FusedRows {
 
     /// All k x k taps of a depthwise convolution at one pixel, as one expression, so the channel
     /// loop around it is innermost, vectorizes and keeps the sum in registers. Taps outside the
-    /// image read a clamped (valid) address and use a zero weight. Each kernel row sums into
-    /// its own chain and the rows are added as a tree: one chain of k*k dependent FMAs would
-    /// make the loop wait on FMA latency (LLVM may not reassociate fp32 sums itself).
+    /// image read a clamped (valid) address and use a zero weight. The taps sum into a few
+    /// chains added at the end: one chain of k*k dependent FMAs would make the loop wait on FMA
+    /// latency (LLVM may not reassociate fp32 sums itself).
+    /// Independent FMA chains per pixel: one per kernel row for small kernels (their interior
+    /// columns run 4 pixels per channel vector, see `depthwiseUnroll`), else 8, enough for 2 FMA
+    /// pipes x 4 cycles of latency.
+    static func depthwiseChains(kh: Int, kw: Int) -> Int { kh * kw > smallKernelTaps ? 8 : kh }
+
     func depthwiseExpression(_ n: Node, kh: Int, kw: Int, top: Int, left: Int, y: KExpr, x: KExpr, c: KExpr) -> KExpr {
         let input = n.inputs[0], w = argumentBuffer(n.inputs[1])
         let ch = schedule.channels[n.outputs[0].index]
-        var rowSums: [KExpr] = []
+        var terms: [KExpr] = []
         for dy in 0..<kh {
             let yy = y - .int(top) + .int(dy)
-            let (ib, ibase) = row(input, .iop(.min, .iop(.max, yy, 0), .int(schedule.rows - 1)))
-            let rowValid = KCond.and(.ige(yy, 0), .ilt(yy, .int(schedule.rows)))
-            var sum: KExpr?
+            let (ib, ibase) = row(input, interiorRow ? yy : .iop(.min, .iop(.max, yy, 0), .int(schedule.rows - 1)))
+            let rowValid: KCond? = interiorRow ? nil : .and(.ige(yy, 0), .ilt(yy, .int(schedule.rows)))
             for dx in 0..<kw {
                 let xx = x - .int(left) + .int(dx)
                 // conv2d_backward_input (the transposed depthwise convolution) reads the kernel flipped.
@@ -86,15 +90,22 @@ extension FusedRows {
                 let weight = KExpr.load(w, .int(tap * ch) + c)
                 let term: KExpr
                 if interiorOnly {
-                    term = .fop(.mul, .load(ib, ibase + xx * .int(ch) + c), .select(rowValid, weight, .float(0)))
+                    term = .fop(.mul, .load(ib, ibase + xx * .int(ch) + c), rowValid.map { .select($0, weight, .float(0)) } ?? weight)
                 } else {
                     let col = KExpr.iop(.min, .iop(.max, xx, 0), .int(width - 1)) * .int(ch)
-                    let valid = KCond.and(rowValid, .and(.ige(xx, 0), .ilt(xx, .int(width))))
+                    let colValid = KCond.and(.ige(xx, 0), .ilt(xx, .int(width)))
+                    let valid = rowValid.map { KCond.and($0, colValid) } ?? colValid
                     term = .fop(.mul, .load(ib, ibase + col + c), .select(valid, weight, .float(0)))
                 }
-                sum = sum.map { .fop(.add, $0, term) } ?? term
+                terms.append(term)
             }
-            rowSums.append(sum ?? .float(0))
+        }
+        // Taps go round-robin into `depthwiseChains` sums, added as a tree at the end.
+        let chains = FusedRows.depthwiseChains(kh: kh, kw: kw)
+        var rowSums: [KExpr] = []
+        for k in 0..<min(chains, terms.count) {
+            let chain = stride(from: k, to: terms.count, by: chains).map { terms[$0] }
+            rowSums.append(chain.dropFirst().reduce(chain[0]) { .fop(.add, $0, $1) })
         }
         while rowSums.count > 1 {
             rowSums = stride(from: 0, to: rowSums.count, by: 2).map { i in

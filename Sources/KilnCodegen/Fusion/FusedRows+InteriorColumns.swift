@@ -20,6 +20,53 @@ extension FusedRows {
         return width - hi > lo ? lo..<(width - hi) : nil
     }
 
+    /// Kernels of at most this many taps count as small (`depthwiseUnroll`, `depthwiseChains`).
+    static let smallKernelTaps = 9
+
+    /// Interior columns per group of adjacent pixels per channel vector. With small kernels
+    /// the group's taps load the same weights and overlapping inputs, which LLVM loads once
+    /// (MobileNetV2 3x3, 4 pixels: −11% at 1 thread). With 7 x 7, LLVM kept the 49 weights of a
+    /// group live across its 4 pixels and spilled them (AVX2 has 16 registers): ConvNeXt's
+    /// depthwise pass took 12% of the block at 1 thread on a Zen 3, one pixel at a time 9%.
+    var depthwiseUnroll: Int {
+        var taps = 0
+        for step in schedule.steps { if case .depthwise(let kh, let kw, _, _) = step { taps = max(taps, kh * kw) } }
+        return taps > FusedRows.smallKernelTaps ? 1 : 4
+    }
+
+    /// Rows in which every depthwise tap of the block reads a row of the image (nil: none do).
+    var interiorRows: Range<Int>? {
+        var lo = 0, hi = 0
+        for step in schedule.steps {
+            if case .depthwise(let kh, _, let top, _) = step {
+                lo = max(lo, top)
+                hi = max(hi, kh - 1 - top)
+            }
+        }
+        return schedule.rows - hi > lo ? lo..<(schedule.rows - hi) : nil
+    }
+
+    /// `columnLoops` for row `y`: in interior rows (`interiorRows`) the depthwise taps skip
+    /// their row checks, so the interior columns are FMAs on plain loads (on a Zen 3 the
+    /// ConvNeXt depthwise pass carried a select per tap row and spilled them).
+    mutating func columnLoops(channels: Int, y: KExpr, body: (KExpr, KExpr, KExpr) -> KStmt,
+                              value: (FusedRows, KExpr, KExpr) -> KExpr) -> [KStmt] {
+        let general = columnLoops(channels: channels, body: body, value: value)
+        var inner = self
+        inner.interiorRow = true
+        guard let rows = interiorRows,
+              value(inner, .int(0), .int(0)) != value(self, .int(0), .int(0)) else { return general }
+        let interior = inner.columnLoops(channels: channels, body: body, value: value)
+        counter = inner.counter
+        // outside = 0 exactly in the interior rows.
+        let outside = fresh("outside")
+        return [
+            .letInt(outside, .iop(.max, .int(rows.lowerBound) - y, 0) + .iop(.max, y - .int(rows.upperBound - 1), 0)),
+            .ifThen(.ilt(.ivar(outside), 1), interior),
+            .ifThen(.ige(.ivar(outside), 1), general),
+        ]
+    }
+
     /// `for x < width, c < channels: body(value at x, c)`, with the columns split into edge and
     /// interior ranges when `value` differs there (it reads a depthwise convolution).
     mutating func columnLoops(channels: Int, body: (KExpr, KExpr, KExpr) -> KStmt,
@@ -41,9 +88,7 @@ extension FusedRows {
                 .loop(c, .int(channels), parallel: false, [body(xv, cv, v)]),
             ])]
         }
-        // Interior columns in groups of `unroll` adjacent pixels per channel vector: their taps
-        // load the same weights and overlapping inputs, which LLVM then loads once.
-        let unroll = 4
+        let unroll = depthwiseUnroll
         let groups = interior.count / unroll
         var unrolled: [KStmt] = []
         if groups > 0 {

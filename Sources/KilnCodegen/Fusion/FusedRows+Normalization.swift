@@ -16,7 +16,7 @@ extension FusedRows {
         let at = { (b: KExpr) in b + xv * .int(ch) + cv }
         switch n.op {
         case .batch_norm:
-            return columnLoops(channels: ch, body: { x, c, value in .store(ob, obase + x * .int(ch) + c, value) },
+            return columnLoops(channels: ch, y: y, body: { x, c, value in .store(ob, obase + x * .int(ch) + c, value) },
                                value: { rows, x, c in rows.expression(of: n, y: y, x: x, c: c) })
         case .layer_norm, .rms_norm:
             let partial = context.scratch("\(body.name(of: o)).partial", elements: FusedRows.lanes)

@@ -21,7 +21,7 @@ extension FusedRows {
         }
         /// Same, for values that may read a depthwise convolution (edge and interior columns).
         func columns() -> [KStmt] {
-            columnLoops(channels: cout, body: { x, c, value in .store(ob, obase + x * .int(cout) + c, value) },
+            columnLoops(channels: cout, y: yv, body: { x, c, value in .store(ob, obase + x * .int(cout) + c, value) },
                         value: { rows, x, c in rows.expression(of: n, y: yv, x: x, c: c) })
         }
         switch step {

@@ -117,6 +117,9 @@ struct FusedRows {
     /// Set while building the value of an interior column (`FusedRows+InteriorColumns`):
     /// depthwise taps then need no bounds checks.
     var interiorOnly = false
+    /// Set while building the value of a row whose depthwise taps all read image rows
+    /// (`FusedRows+InteriorColumns`): they then need no row checks.
+    var interiorRow = false
 
     init(schedule: RowSchedule, body: Function) {
         self.schedule = schedule
