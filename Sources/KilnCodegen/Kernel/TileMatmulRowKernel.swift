@@ -65,7 +65,8 @@ extension TileMatmulEmitter {
         let bv = (0..<nv).map { v in m.call(loads[v], [vectorAt(bRow, v), align, masks[v], zeros[v]]) }
         let aCol0 = m.gep(a, LLVMBuildMul(bld, p, aCol, "")!)
         for r in 0..<rows {
-            let scalar = m.load(m.f32, m.gep(aCol0, LLVMBuildMul(bld, m.int(r), aRow, "")!))
+            let element = m.gep(aCol0, LLVMBuildMul(bld, m.int(r), aRow, "")!)
+            let scalar = m.load(m.f32, element)
             var splats: [Int: LLVMValueRef] = [:]
             for v in 0..<nv {
                 // A second, narrower width (N = 24 = 16 + 8: MobileNetV2's projection) broadcasts
@@ -74,7 +75,7 @@ extension TileMatmulEmitter {
                 // (−10% on that block's fused kernel). The load is volatile so LLVM keeps it
                 // separate instead of merging the two back into one.
                 let av = splats[widths[v]] ?? m.splat(splats.isEmpty ? scalar : {
-                    let again = m.load(m.f32, m.gep(aCol0, LLVMBuildMul(bld, m.int(r), aRow, "")!))
+                    let again = m.load(m.f32, element)
                     LLVMSetVolatile(again, 1)
                     return again
                 }(), widths[v])
