@@ -102,8 +102,8 @@ final class TileMatmulTests: XCTestCase {
             // Epilogues, with one K block and with several (applied once, after the last).
             Case(m: 20, n: 40, k: 24, packedB: true, epilogue: .relu6), Case(m: 13, n: 24, k: 300, epilogue: .gelu),
             Case(m: 9, n: 50, k: 140, accumulate: true, packedB: true, epilogue: .relu6),
-            // Row remainders: with 6-row tiles (AVX2) 7, 13 and 32 end in split tiles (4 + 3,
-            // 4 + 4), 3 and 9 in a 3-row one; with 14-row tiles (AVX-512) 32 is 14 + 14 + 4.
+            // Row remainders of a 32-row linear-attention chunk (6-row tiles: 5 x 6 + 2; 14-row:
+            // 2 x 14 + 4) and of 9 rows with a transposed A.
             Case(m: 32, n: 128, k: 32, accumulate: true), Case(m: 9, n: 16, k: 5, transposedA: true),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {

@@ -25,14 +25,8 @@ final class TileMatmulEmitter {
     /// buys little L1 and costs a second pass over C with a nearly empty last block.
     var kSingleMax: Int { kBlock + kBlock / 2 }
 
-    /// Row-tile heights: the register-filling one, then smaller ones for the remainder. Heights
-    /// of 3 and more keep at least 6 accumulators, enough to cover FMA latency; 2 and 1 do not.
-    var heights: [Int] { [tile.mr] + [8, 4, 3, 2, 1].filter { $0 < tile.mr } }
-
-    /// Remainders after the full tiles that are better split into two mid-height tiles: with
-    /// AVX2's 6-row tiles, 56 rows (an image row) were 9 x 6 + 2 and 32 (a linear-attention
-    /// chunk) 5 x 6 + 2; stopping one full tile early gives 8 = 4 + 4 (and 7 = 4 + 3).
-    var splitRemainders: [Int] { tile.mr <= 8 ? [tile.mr + 1, tile.mr + 2] : [] }
+    /// Row-tile heights: the register-filling one, then powers of two for the remainder.
+    var heights: [Int] { [tile.mr] + [8, 4, 2, 1].filter { $0 < tile.mr } }
 
     /// Strides known when the kernel is built (nil = passed at run time).
     struct Strides: Hashable {
@@ -172,9 +166,8 @@ final class TileMatmulEmitter {
         m.position(at: joined)
     }
 
-    /// Row tiles over all of M for one column panel and one block of K: full MR tiles while
-    /// they fit (stopping before a remainder in `splitRemainders`), then each smaller height
-    /// while it fits.
+    /// Row tiles over all of M for one column panel and one block of K: as many full MR tiles
+    /// as fit, then one of each smaller height that fits.
     private func emitRowTiles(fn: LLVMValueRef, kernels: [(LLVMValueRef, LLVMTypeRef)], mCount: LLVMValueRef, k: LLVMValueRef,
                               a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
                               c: LLVMValueRef, ldc: LLVMValueRef, nValid: LLVMValueRef, scale: LLVMValueRef, shift: LLVMValueRef) {
@@ -190,29 +183,36 @@ final class TileMatmulEmitter {
             let fits = { (at: LLVMValueRef) in
                 LLVMBuildICmp(bld, LLVMIntSLE, LLVMBuildAdd(bld, at, self.m.int(rows), "")!, mCount, "")!
             }
-            // The tallest tile also leaves a remainder in `splitRemainders` to the smaller ones.
-            let keepGoing = { (at: LLVMValueRef) -> LLVMValueRef in
-                let left = LLVMBuildSub(bld, mCount, at, "")!
-                return self.splitRemainders.reduce(fits(at)) { ok, r in
-                    index == 0 ? LLVMBuildAnd(bld, ok, LLVMBuildICmp(bld, LLVMIntNE, left, self.m.int(r), "")!, "")! : ok
-                }
-            }
             let from = LLVMGetInsertBlock(bld)!
             let body = m.block(fn, "mm.i\(rows)"), done = m.block(fn, "mm.i\(rows)done")
-            // Each height repeats while it fits.
-            let head = m.block(fn, "mm.head\(rows)")
-            LLVMBuildBr(bld, head)
-            m.position(at: head)
-            let i = LLVMBuildPhi(bld, m.i64, "i")!
-            LLVMBuildCondBr(bld, keepGoing(i), body, done)
-            m.position(at: body)
-            let next = call(i)
-            let bodyEnd = LLVMGetInsertBlock(bld)!
-            LLVMBuildBr(bld, head)
-            var iv: [LLVMValueRef?] = [i0, next], ib: [LLVMBasicBlockRef?] = [from, bodyEnd]
-            LLVMAddIncoming(i, &iv, &ib, 2)
-            m.position(at: done)
-            i0 = i
+            if index == 0 {
+                // The tallest tile repeats while it fits.
+                let head = m.block(fn, "mm.head")
+                LLVMBuildBr(bld, head)
+                m.position(at: head)
+                let i = LLVMBuildPhi(bld, m.i64, "i")!
+                LLVMBuildCondBr(bld, fits(i), body, done)
+                m.position(at: body)
+                let next = call(i)
+                let bodyEnd = LLVMGetInsertBlock(bld)!
+                LLVMBuildBr(bld, head)
+                var iv: [LLVMValueRef?] = [i0, next], ib: [LLVMBasicBlockRef?] = [from, bodyEnd]
+                LLVMAddIncoming(i, &iv, &ib, 2)
+                m.position(at: done)
+                i0 = i
+            } else {
+                // Each smaller height runs at most once (the remainder is below the previous height).
+                LLVMBuildCondBr(bld, fits(i0), body, done)
+                m.position(at: body)
+                let next = call(i0)
+                let bodyEnd = LLVMGetInsertBlock(bld)!
+                LLVMBuildBr(bld, done)
+                m.position(at: done)
+                let merged = LLVMBuildPhi(bld, m.i64, "i")!
+                var mv: [LLVMValueRef?] = [i0, next], mb: [LLVMBasicBlockRef?] = [from, bodyEnd]
+                LLVMAddIncoming(merged, &mv, &mb, 2)
+                i0 = merged
+            }
         }
     }
 }
