@@ -12,7 +12,8 @@ final class TileMatmulTests: XCTestCase {
         var epilogue: MathFn? = nil
     }
 
-    func run(_ c: Case, target: HostTarget) throws {
+    @discardableResult
+    func run(_ c: Case, target: HostTarget) throws -> CompiledProgram {
         let ldc = c.n + 5, rowsC = c.m + 2, cOffset = ldc + 2  // the tile starts at row 1, column 2
         var rng = SeededRandom(seed: UInt64(c.m * 1000 + c.n * 10 + c.k))
         let a = (0..<(c.m * c.k)).map { _ in Float(rng.uniform(-1, 1)) }
@@ -87,6 +88,7 @@ final class TileMatmulTests: XCTestCase {
                                "\(c) on \(target.cpu): C[\(r),\(col)]\(inside ? "" : " outside the tile was touched")")
             }
         }
+        return compiled
     }
 
     func testAgainstTripleLoop() throws {
@@ -105,9 +107,20 @@ final class TileMatmulTests: XCTestCase {
             // Row remainders of a 32-row linear-attention chunk (6-row tiles: 5 x 6 + 2; 14-row:
             // 2 x 14 + 4) and of 9 rows with a transposed A.
             Case(m: 32, n: 128, k: 32, accumulate: true), Case(m: 9, n: 16, k: 5, transposedA: true),
+            // B of 128 KiB or more: the next column panel is prefetched (packed, ragged K blocks;
+            // unpacked with a ragged last panel).
+            Case(m: 13, n: 160, k: 260, packedB: true), Case(m: 7, n: 150, k: 256, accumulate: true),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }
         }
+    }
+
+    /// Only matmuls whose B block streams from L3 (K x N x 4 >= 128 KiB) get the prefetch loop.
+    func testNextPanelPrefetchOnlyForLargeB() throws {
+        let large = try run(Case(m: 6, n: 128, k: 256, packedB: true), target: .host)
+        XCTAssertTrue(large.llvmIR.contains("llvm.prefetch"), "a 128 KiB B block should prefetch the next panel")
+        let small = try run(Case(m: 6, n: 128, k: 255, packedB: true), target: .host)
+        XCTAssertFalse(small.llvmIR.contains("llvm.prefetch"), "a B block under 128 KiB should not prefetch")
     }
 }

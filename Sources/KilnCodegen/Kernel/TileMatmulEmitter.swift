@@ -95,7 +95,7 @@ final class TileMatmulEmitter {
         m.position(at: jBody)
         let left = LLVMBuildSub(bld, n, j0, "")!
         let nValid = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, left, m.int(nr), "")!, left, m.int(nr), "")!
-        emitPanel(fn: fn, family: full, j0: j0, nValid: nValid, mCount: mCount, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: ldb,
+        emitPanel(fn: fn, family: full, j0: j0, n: n, nValid: nValid, mCount: mCount, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: ldb,
                   c: c, ldc: ldc, bPanelStride: bPanelStride, epilogue: epilogue)
         let jNext = LLVMBuildAdd(bld, j0, m.int(nr), "")!
         let jEnd = LLVMGetInsertBlock(bld)!
@@ -105,7 +105,7 @@ final class TileMatmulEmitter {
         m.position(at: jExit)
         if let tail {
             let narrow = family(strides: strides, accumulate: accumulate, epilogue: epilogue?.shape, widths: vectorWidths(columns: tail.columns))
-            emitPanel(fn: fn, family: narrow, j0: m.int(tail.start), nValid: m.int(tail.columns), mCount: mCount, k: k, a: a, aRow: aRow,
+            emitPanel(fn: fn, family: narrow, j0: m.int(tail.start), n: n, nValid: m.int(tail.columns), mCount: mCount, k: k, a: a, aRow: aRow,
                       aCol: aCol, b: b, ldb: ldb, c: c, ldc: ldc, bPanelStride: bPanelStride, epilogue: epilogue)
         }
     }
@@ -114,16 +114,22 @@ final class TileMatmulEmitter {
     /// of B (kBlock x 32 floats) stays in L1 while every row tile of A passes over it. The
     /// first block writes C (or adds, when the statement accumulates); later blocks add; the
     /// last one applies the epilogue.
-    private func emitPanel(fn: LLVMValueRef, family f: Family, j0: LLVMValueRef, nValid: LLVMValueRef, mCount: LLVMValueRef, k: LLVMValueRef,
+    private func emitPanel(fn: LLVMValueRef, family f: Family, j0: LLVMValueRef, n: LLVMValueRef, nValid: LLVMValueRef, mCount: LLVMValueRef, k: LLVMValueRef,
                            a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
                            c: LLVMValueRef, ldc: LLVMValueRef, bPanelStride: LLVMValueRef?, epilogue: Epilogue?) {
         let bld = m.builder
         // Packed B: panel j0 / 32, column j0 % 32 inside it (AVX2's 16-wide tiles split a panel).
         let panel = TileMatmul.panelWidth
-        let bj = bPanelStride.map { ps in
-            m.gep(b, LLVMBuildAdd(bld, LLVMBuildMul(bld, LLVMBuildSDiv(bld, j0, m.int(panel), "")!, ps, "")!,
-                                  LLVMBuildSRem(bld, j0, m.int(panel), "")!, "")!)
-        } ?? m.gep(b, j0)
+        let panelStart = { (j: LLVMValueRef) in
+            bPanelStride.map { ps in
+                self.m.gep(b, LLVMBuildAdd(bld, LLVMBuildMul(bld, LLVMBuildSDiv(bld, j, self.m.int(panel), "")!, ps, "")!,
+                                           LLVMBuildSRem(bld, j, self.m.int(panel), "")!, "")!)
+            } ?? self.m.gep(b, j)
+        }
+        let bj = panelStart(j0)
+        if streamsB(n: n, k: k) {
+            emitNextPanelPrefetch(fn: fn, next: LLVMBuildAdd(bld, j0, m.int(tile.nr), "")!, n: n, k: k, ldb: ldb, start: panelStart)
+        }
         let cj = m.gep(c, j0)
         let nullPointer = LLVMConstNull(m.pointer(m.f32))!
         let offset = { (p: LLVMValueRef?) in p.map { self.m.gep($0, j0) } ?? nullPointer }
@@ -214,5 +220,42 @@ final class TileMatmulEmitter {
                 i0 = merged
             }
         }
+    }
+
+    /// B blocks of at least this many bytes are taken to come from L3 (`streamsB`).
+    static let streamedBBytes = 128 << 10
+
+    /// Whether the matmul's B (known K x N) is large enough to be streamed from L3 rather than
+    /// reused from L2: a transformer FFN's weight slices are (256 KiB per call, 8 MiB in all),
+    /// ConvNeXt's and a linear-attention state are not (48 and 64 KiB).
+    func streamsB(n: LLVMValueRef, k: LLVMValueRef) -> Bool {
+        guard LLVMIsAConstantInt(n) != nil, LLVMIsAConstantInt(k) != nil else { return false }
+        return Int(LLVMConstIntGetSExtValue(n)) * Int(LLVMConstIntGetSExtValue(k)) * 4 >= TileMatmulEmitter.streamedBBytes
+    }
+
+    /// Prefetches (into L2) every K row of the next column panel's B while this panel's row
+    /// tiles run: a weight-streaming matmul otherwise takes the misses in its first row tile.
+    /// Fused FFN, 4096 tokens, interleaved medians on a Zen 3: -6% at 1 thread, -3.5% at 2.
+    private func emitNextPanelPrefetch(fn: LLVMValueRef, next: LLVMValueRef, n: LLVMValueRef, k: LLVMValueRef, ldb: LLVMValueRef,
+                                       start: (LLVMValueRef) -> LLVMValueRef) {
+        let bld = m.builder
+        let head = m.block(fn, "mm.pf"), body = m.block(fn, "mm.pfbody"), done = m.block(fn, "mm.pfdone")
+        let hasNext = LLVMBuildICmp(bld, LLVMIntSLT, next, n, "")!
+        LLVMBuildCondBr(bld, hasNext, head, done)
+        m.position(at: head)
+        let base = start(next)
+        let headEntry = LLVMGetInsertBlock(bld)!
+        LLVMBuildBr(bld, body)
+        m.position(at: body)
+        let p = LLVMBuildPhi(bld, m.i64, "pf")!
+        let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
+        let intrinsic = m.externFunction("llvm.prefetch.p0i8", returns: m.void, [i8p, m.i32, m.i32, m.i32])
+        let address = LLVMBuildBitCast(bld, m.gep(base, LLVMBuildMul(bld, p, ldb, "")!), i8p, "")!
+        _ = m.call(intrinsic, [address, m.int32(0), m.int32(2), m.int32(1)])
+        let pNext = LLVMBuildAdd(bld, p, m.int(1), "")!
+        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, pNext, k, "")!, body, done)
+        var pv: [LLVMValueRef?] = [m.int(0), pNext], pb: [LLVMBasicBlockRef?] = [headEntry, body]
+        LLVMAddIncoming(p, &pv, &pb, 2)
+        m.position(at: done)
     }
 }
