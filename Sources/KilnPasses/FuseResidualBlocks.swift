@@ -28,12 +28,22 @@ public struct FuseResidualBlocks: Pass {
             }
             if mode == "off" { notes.append("\(label): not fused (fuse-residual-blocks=off)"); continue }
             let body = ResidualBlockMatcher.body(of: block, in: function, name: "\(function.name)_block\(i)")
-            let schedule: RowSchedule
+            var schedule: RowSchedule
             do { schedule = try RowSchedule(body: body) } catch {
                 notes.append("\(label): not fused: \(error)")
                 continue
             }
-            let e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+            var e = FusionCostModel.estimate(body: body, schedule: schedule, machine: context.machine, threads: context.threads)
+            // Token blocks: the largest group whose per-thread scratch fits L2 (wide models get
+            // fewer tokens per row group rather than no fusion).
+            if schedule.rank == 3 {
+                let tokens = schedule.rows * schedule.group
+                for g in stride(from: schedule.group - 1, through: 1, by: -1) where e.scratchBytes > context.machine.l2Bytes && tokens % g == 0 {
+                    guard let smaller = try? RowSchedule(body: body, group: g) else { break }
+                    let estimate = FusionCostModel.estimate(body: body, schedule: smaller, machine: context.machine, threads: context.threads)
+                    if estimate.scratchBytes <= context.machine.l2Bytes { (schedule, e) = (smaller, estimate) }
+                }
+            }
             let us = { (s: Double) in String(format: "%.1f us", s * 1e6) }
             let fits = e.scratchBytes <= context.machine.l2Bytes
             let decision = mode == "on" || (fits && e.fusedSeconds < e.unfusedSeconds)

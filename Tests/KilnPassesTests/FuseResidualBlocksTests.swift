@@ -148,6 +148,32 @@ final class FusionCostModelTests: XCTestCase {
         XCTAssertThrowsError(try FuseResidualBlocks().run(f, context: PassContext(options: ["fuse-residual-blocks": "maybe"])))
     }
 
+    /// Token blocks take the largest row group (up to 128 tokens) whose per-thread scratch fits
+    /// L2: 128 tokens for a d = 512 FFN, fewer for a d = 1024 one, which still fuses.
+    func testTokenGroupShrinksToFitL2() throws {
+        func ffn(_ d: Int) -> String {
+            let h = 4 * d
+            return """
+            func @ffn(%x: f32[1,256,\(d)], param %nw: f32[\(d)], param %nb: f32[\(d)], param %w1: f32[\(d),\(h)], param %b1: f32[\(h)], param %w2: f32[\(h),\(d)], param %b2: f32[\(d)]) -> (f32[1,256,\(d)]) {
+              %0 = layer_norm %x, %nw, %nb {eps = 1e-05} : f32[1,256,\(d)]
+              %1 = linear %0, %w1, %b1 : f32[1,256,\(h)]
+              %2 = gelu %1 {approximate = none} : f32[1,256,\(h)]
+              %3 = linear %2, %w2, %b2 : f32[1,256,\(d)]
+              %4 = add %x, %3 : f32[1,256,\(d)]
+              return %4
+            }
+            """
+        }
+        for (d, group) in [(512, 128), (1024, 64)] {
+            let result = try FuseResidualBlocks().run(try parseFunction(ffn(d), file: "ffn.kir"), context: PassContext(threads: 2))
+            let fused = result.function.nodes.filter { $0.op == .fused }
+            XCTAssertEqual(fused.count, 1, "d = \(d): \(result.notes)")
+            XCTAssertEqual(fused.first?.attributes.int("row_group"), group, "d = \(d): \(result.notes)")
+            XCTAssertTrue(result.notes.joined().contains("(\(group) tokens)"), "\(result.notes)")
+            XCTAssertFalse(result.notes.joined().contains("more than L2"), "\(result.notes)")
+        }
+    }
+
     /// Batch 8 keeps two threads busy without splitting images; batch 1 splits rows into bands,
     /// 4 per thread for ConvNeXt (its band edges recompute nothing: the depthwise conv reads x).
     func testParallelTiles() throws {
