@@ -65,6 +65,13 @@ final class Module {
         return (LLVMGetNamedFunction(module, name) ?? LLVMAddFunction(module, name, type)!, type)
     }
 
+    /// `llvm.prefetch` of the float at `address` into L2 (locality 2), data cache.
+    func prefetch(_ address: LLVMValueRef, write: Bool = false) {
+        let i8p = pointer(LLVMInt8TypeInContext(context))
+        let intrinsic = externFunction("llvm.prefetch.p0i8", returns: void, [i8p, i32, i32, i32])
+        _ = call(intrinsic, [LLVMBuildBitCast(builder, address, i8p, "")!, int32(write ? 1 : 0), int32(2), int32(1)])
+    }
+
     func block(_ f: LLVMValueRef, _ name: String) -> LLVMBasicBlockRef { LLVMAppendBasicBlockInContext(context, f, name) }
     func position(at b: LLVMBasicBlockRef) { LLVMPositionBuilderAtEnd(builder, b) }
 

@@ -160,11 +160,7 @@ struct KernelEmitter {
                 case .store(let buf, let i, let e):
                     m.store(try float(e, env), m.gep(try buffer(buf, env), try int(i, env)))
                 case .prefetch(let buf, let i, let write):
-                    // llvm.prefetch(address, rw, locality 2: keep in L2, data cache)
-                    let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
-                    let intrinsic = m.externFunction("llvm.prefetch.p0i8", returns: m.void, [i8p, m.i32, m.i32, m.i32])
-                    let address = LLVMBuildBitCast(b, m.gep(try buffer(buf, env), try int(i, env)), i8p, "")!
-                    _ = m.call(intrinsic, [address, m.int32(write ? 1 : 0), m.int32(2), m.int32(1)])
+                    m.prefetch(m.gep(try buffer(buf, env), try int(i, env)), write: write)
                 case .transpose(let t):
                     try emitTranspose(t, &env)
                 case .ifThen(let c, let body):

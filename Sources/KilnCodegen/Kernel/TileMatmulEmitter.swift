@@ -248,10 +248,7 @@ final class TileMatmulEmitter {
         LLVMBuildBr(bld, body)
         m.position(at: body)
         let p = LLVMBuildPhi(bld, m.i64, "pf")!
-        let i8p = m.pointer(LLVMInt8TypeInContext(m.context))
-        let intrinsic = m.externFunction("llvm.prefetch.p0i8", returns: m.void, [i8p, m.i32, m.i32, m.i32])
-        let address = LLVMBuildBitCast(bld, m.gep(base, LLVMBuildMul(bld, p, ldb, "")!), i8p, "")!
-        _ = m.call(intrinsic, [address, m.int32(0), m.int32(2), m.int32(1)])
+        m.prefetch(m.gep(base, LLVMBuildMul(bld, p, ldb, "")!))
         let pNext = LLVMBuildAdd(bld, p, m.int(1), "")!
         LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, pNext, k, "")!, body, done)
         var pv: [LLVMValueRef?] = [m.int(0), pNext], pb: [LLVMBasicBlockRef?] = [headEntry, body]
