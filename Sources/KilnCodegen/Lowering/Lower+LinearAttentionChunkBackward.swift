@@ -20,9 +20,12 @@ extension LowerContext {
             body.append(.loop("d", .int(width), parallel: false, [.store(s.dbLast, wB + v("d"), .float(0))]))
         }
         // Packed dO and dOᵀ, then the forward's scores A.
+        // Phase 2 walks the chunks backward: prefetch the previous chunk's rows of what it reads.
+        var ahead: [(Int, Int)] = [(p.q, dk), (p.k, dk), (p.val, dv), (gr.dout, dv)]
+        if p.gate == .key { ahead.append((p.g!, dk)) }
         body.append(.loop("i", v("n"), parallel: false, [.loop("j", .int(dv), parallel: false, [
             .store(s.dor, vtB + v("i") * .int(dv) + v("j"), .load(gr.dout, p.at(v("i"), dv) + v("j"))),
-        ])]))
+        ])] + prefetchChunkRow(p, row: v("i"), chunksAhead: -1, ahead)))
         body.append(.transpose(TileTranspose(rows: v("n"), cols: .int(dv), src: s.dor, srcOffset: vtB, srcLd: .int(dv),
                                              dst: s.dot, dstOffset: vtB, dstLd: .int(c))))
         body += p.gate == .key ? keyGateScores(p, qa: nil, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)

@@ -54,9 +54,12 @@ extension LowerContext {
                           b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
                           c: MatrixSlice(buffer: grads.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
         let eqAt: KExpr = gate == .none ? .float(p.scale) : fmul(.load(buf.eq, p.scratch(c * width) + v("i") * .int(width) + (width == 1 ? 0 : v("d"))), .float(p.scale))
+        // Phase 1 reads K, G, V and dO of each chunk; the next chunk's rows are prefetched here.
+        var ahead: [(Int, Int)] = [(p.k, dk), (p.val, dv), (grads.dout, dv)]
+        if gate == .key { ahead.append((p.g!, dk)) }
         fwd.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(grads.dq, p.at(v("i"), dk) + v("d"), fmul(.load(grads.dq, p.at(v("i"), dk) + v("d")), eqAt)),
-        ])]))
+        ])] + prefetchChunkRow(p, row: v("i"), chunksAhead: 1, ahead)))
         let decayed: KExpr = gate == .none ? .load(states, stateAt + v("e")) : fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), lastDecay(p, buf, width: width))
         var next: [KStmt]
         if gate == .none {
@@ -80,6 +83,18 @@ extension LowerContext {
         body.append(.loop("cr", .int(p.chunks), parallel: false, bwd))
         if let dh0 = grads.dh0 { body.append(.loop("e", .int(n), parallel: false, [.store(dh0, sb + v("e"), .load(ds, sb + v("e")))])) }
         kernel("linear_attention_chunkwise_bwd_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, body)])
+    }
+
+    /// Prefetches row `row` of the chunk `chunksAhead` chunks after this one (before it, if
+    /// negative) in each [B,T,H,width] operand, when that chunk exists. As in the forward
+    /// (`prefetchNextChunkRow`): a head's rows are H·width floats apart, so the hardware prefetchers
+    /// stop at every page; callers spread the rows over a loop that runs long.
+    func prefetchChunkRow(_ p: ChunkwisePlan, row: KExpr, chunksAhead: Int, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
+        let target: KExpr = .int(chunksAhead * p.chunk) + row
+        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
+        return [.ifThen(exists, operands.map { op in
+            .loop("l", .int((op.width + 15) / 16), parallel: false, [.prefetch(op.buffer, p.at(target, op.width) + v("l") * 16, write: false)])
+        })]
     }
 
     /// Gradient operand and result buffers.
