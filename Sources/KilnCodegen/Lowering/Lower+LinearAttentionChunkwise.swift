@@ -215,9 +215,19 @@ extension LowerContext {
     /// exp pass over it took 16% of the GLA forward at 1 thread on a Zen 3. From the gather loop,
     /// a chunk ahead: 8%, the forward kernel −10%.
     func prefetchNextChunkGateRow(_ p: ChunkwisePlan, row: KExpr) -> [KStmt] {
-        let next: KExpr = .int(p.chunk) + row
-        return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), [
-            .loop("l", .int((p.dk + 15) / 16), parallel: false, [.prefetch(p.g!, p.at(next, p.dk) + v("l") * 16, write: false)])])]
+        prefetchChunkRow(p, row: row, chunksAhead: 1, [(p.g!, p.dk)])
+    }
+
+    /// Prefetches row `row` of the chunk `chunksAhead` chunks after this one (before it, if
+    /// negative: the backward's second phase walks the chunks down) in each [B,T,H,width]
+    /// operand, when that chunk exists, for reading. Same reason and placement as
+    /// `prefetchNextChunkRow`.
+    func prefetchChunkRow(_ p: ChunkwisePlan, row: KExpr, chunksAhead: Int, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
+        let target: KExpr = .int(chunksAhead * p.chunk) + row
+        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
+        return [.ifThen(exists, operands.map { op in
+            .loop("l", .int((op.width + 15) / 16), parallel: false, [.prefetch(op.buffer, p.at(target, op.width) + v("l") * 16, write: false)])
+        })]
     }
 
     /// C += A B for the n x n causal scores A (zero above the diagonal). Chunks up to 256 rows

@@ -85,18 +85,6 @@ extension LowerContext {
         kernel("linear_attention_chunkwise_bwd_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, body)])
     }
 
-    /// Prefetches row `row` of the chunk `chunksAhead` chunks after this one (before it, if
-    /// negative) in each [B,T,H,width] operand, when that chunk exists. As in the forward
-    /// (`prefetchNextChunkRow`): a head's rows are H·width floats apart, so the hardware prefetchers
-    /// stop at every page; callers spread the rows over a loop that runs long.
-    func prefetchChunkRow(_ p: ChunkwisePlan, row: KExpr, chunksAhead: Int, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
-        let target: KExpr = .int(chunksAhead * p.chunk) + row
-        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
-        return [.ifThen(exists, operands.map { op in
-            .loop("l", .int((op.width + 15) / 16), parallel: false, [.prefetch(op.buffer, p.at(target, op.width) + v("l") * 16, write: false)])
-        })]
-    }
-
     /// Gradient operand and result buffers.
     struct ChunkGrads {
         var dout: Int, dstate: Int, dq: Int, dk: Int, dv: Int, dg: Int?, dh0: Int?
