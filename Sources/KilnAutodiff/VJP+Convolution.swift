@@ -90,7 +90,9 @@ extension VJP {
         let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
         let hasH0 = n.inputs.count > 3 + (gate.hasGateOperand ? 1 : 0)
         let qs = c.shape(n.inputs[0]), dv = c.shape(n.inputs[2])[3]
-        let dstate = g.count > 1 ? g[1] : try c.zeros(TensorType(.f32, [qs[0], qs[2], qs[3], dv]))
+        // Result 1 is the final state only with final_state = true (a save_states result carries
+        // no gradient: it is read only by a backward op).
+        let dstate = a.bool("final_state") && g.count > 1 ? g[1] : try c.zeros(TensorType(.f32, [qs[0], qs[2], qs[3], dv]))
         let outs = try c.b.add(.linear_attention_backward, n.inputs + [g[0], dstate],
                                attributes: ["gate": a["gate"]!, "scale": a["scale"]!, "has_h0": .bool(hasH0),
                                             "chunk": .int(a["chunk"]?.intValue ?? 0)])

@@ -15,6 +15,23 @@ private let chunkCheck: @Sendable (Attribute) -> String? = { a in
     return c == 0 || (16...256).contains(c) ? nil : "must be 0 (automatic) or in 16...256, got \(c)"
 }
 
+/// The chunk-boundary states a chunkwise `linear_attention` saves for its backward
+/// (`save_states`): Sᵀ before each of the ceil(T / chunk) chunks, [B, H, chunks, Dv, Dk],
+/// transposed because the backward reads Sᵀ as a matmul operand.
+public func linearAttentionSavedStatesType(batch: Int, seqLen: Int, heads: Int, dk: Int, dv: Int, chunk: Int) -> TensorType {
+    TensorType(.f32, [batch, heads, (seqLen + chunk - 1) / chunk, dv, dk])
+}
+
+/// Why `save_states` / `saved_states` cannot apply to this op, or nil: they need the chunkwise
+/// form (chunk > 0, not parallel) and a decay gate (none / scalar / key; DeltaNet's backward
+/// recomputes its states through the UT form).
+private func savedStatesProblem(_ op: OpKind, _ attr: String, _ gate: LinearAttentionGate, _ a: Attributes) -> IRError? {
+    if gate == .delta { return IRError("\(op): \(attr) = true is for gates none, scalar and key, not delta") }
+    if a.int("chunk") == 0 { return IRError("\(op): \(attr) = true needs the chunkwise form (chunk in 16...256), got chunk = 0") }
+    if a.bool("parallel") { return IRError("\(op): \(attr) = true does not apply to the parallel form") }
+    return nil
+}
+
 func sequenceOps() -> [OpInfo] {
     var ops: [OpInfo] = []
 
@@ -35,7 +52,8 @@ func sequenceOps() -> [OpInfo] {
 
     // linear_attention(q[B,T,H,Dk], k[B,T,H,Dk], v[B,T,H,Dv], gate?, h0[B,H,Dk,Dv]?)
     // gate: scalar -> g[B,T,H]; key -> g[B,T,H,Dk]; delta -> beta[B,T,H]; none -> absent.
-    // Results: o[B,T,H,Dv], and the final state [B,H,Dk,Dv] when final_state = true.
+    // Results: o[B,T,H,Dv], the final state [B,H,Dk,Dv] when final_state = true, and the
+    // chunk-boundary states (linearAttentionSavedStatesType) when save_states = true.
     ops.append(OpInfo(
         kind: .linear_attention, category: .scan,
         operandNames: ["q", "k", "v", "gate", "h0"], minInputs: 3, maxInputs: 5, outputs: .computed,
@@ -47,6 +65,9 @@ func sequenceOps() -> [OpInfo] {
             AttributeSpec("final_state", .bool, default: .bool(false)),
             // true: the quadratic parallel form over the whole sequence (chunk must be 0).
             AttributeSpec("parallel", .bool, default: .bool(false)),
+            // true: also return Sᵀ before every chunk, for a linear_attention_backward with
+            // saved_states (set by share-linear-attention-states).
+            AttributeSpec("save_states", .bool, default: .bool(false)),
         ],
         regionCount: 0, allowsUnknownAttributes: false,
         inferTypes: { ins, a, _ throws(IRError) in
@@ -75,7 +96,12 @@ func sequenceOps() -> [OpInfo] {
                 throw mismatch(.linear_attention, "h0 must be \(state)", ins[expected], q)
             }
             let o = TensorType(.f32, [b, t, h, dv])
-            return a.bool("final_state") ? [o, state] : [o]
+            var results = a.bool("final_state") ? [o, state] : [o]
+            if a.bool("save_states") {
+                if let problem = savedStatesProblem(.linear_attention, "save_states", gate, a) { throw problem }
+                results.append(linearAttentionSavedStatesType(batch: b, seqLen: t, heads: h, dk: dk, dv: dv, chunk: a.int("chunk")))
+            }
+            return results
         },
         flops: { ins, _, _ in
             // Recurrent form: about 4 FMAs per state element per token.
@@ -84,24 +110,40 @@ func sequenceOps() -> [OpInfo] {
             return 8 * q.reduce(1, *) * dv
         }))
 
-    // linear_attention_backward(q, k, v, gate?, h0?, dout, dstate) {gate, scale, has_h0}:
+    // linear_attention_backward(q, k, v, gate?, h0?, dout, dstate, states?) {gate, scale, has_h0}:
     // cotangents (dq, dk, dv, dgate?, dh0?) of linear_attention given those of o and the final state.
+    // With saved_states = true, `states` is the forward's save_states result and the backward
+    // reads the chunk-boundary states from it instead of recomputing them.
     ops.append(OpInfo(
         kind: .linear_attention_backward, category: .scan,
-        operandNames: ["q", "k", "v", "gate", "h0", "dout", "dstate"], minInputs: 5, maxInputs: 7, outputs: .computed,
+        operandNames: ["q", "k", "v", "gate", "h0", "dout", "dstate", "states"], minInputs: 5, maxInputs: 8, outputs: .computed,
         attributes: [
             AttributeSpec("gate", .symbol(LinearAttentionGate.allCases.map(\.rawValue)), default: .symbol("none")),
             AttributeSpec("scale", .float, check: Checks.finiteFloat),
             AttributeSpec("has_h0", .bool, default: .bool(false)),
             // 0: the recurrent reverse sweep; otherwise the chunkwise backward with this chunk size.
             AttributeSpec("chunk", .int, default: .int(0), check: chunkCheck),
+            // true: one more operand, the forward's chunk-boundary states (save_states).
+            AttributeSpec("saved_states", .bool, default: .bool(false)),
         ],
         regionCount: 0, allowsUnknownAttributes: false,
         inferTypes: { ins, a, r throws(IRError) in
             let gate = LinearAttentionGate(rawValue: a.symbol("gate")) ?? .none
             let forwardCount = 3 + (gate.hasGateOperand ? 1 : 0) + (a.bool("has_h0") ? 1 : 0)
-            guard ins.count == forwardCount + 2 else {
-                throw IRError("linear_attention_backward: gate = \(gate), has_h0 = \(a.bool("has_h0")) takes \(forwardCount + 2) operands, got \(ins.count)")
+            let saved = a.bool("saved_states")
+            let expected = forwardCount + 2 + (saved ? 1 : 0)
+            guard ins.count == expected else {
+                throw IRError("linear_attention_backward: gate = \(gate), has_h0 = \(a.bool("has_h0")), saved_states = \(saved) takes \(expected) operands, got \(ins.count)")
+            }
+            if saved {
+                if let problem = savedStatesProblem(.linear_attention_backward, "saved_states", gate, a) { throw problem }
+                let (q, dv) = (ins[0].shape, ins[2].shape.last ?? 0)
+                if q.count == 4 {
+                    let want = linearAttentionSavedStatesType(batch: q[0], seqLen: q[1], heads: q[2], dk: q[3], dv: dv, chunk: a.int("chunk"))
+                    guard ins[expected - 1] == want else {
+                        throw mismatch(.linear_attention_backward, "states must be \(want) (Sᵀ before each chunk of \(a.int("chunk")))", ins[expected - 1], ins[0])
+                    }
+                }
             }
             let fwd = try sequenceOps().first { $0.kind == .linear_attention }!.inferTypes(
                 Array(ins.prefix(forwardCount)), ["gate": .symbol(gate.rawValue), "scale": .float(a.float("scale")), "chunk": .int(0), "final_state": .bool(true)], r)

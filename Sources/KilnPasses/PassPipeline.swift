@@ -40,6 +40,6 @@ public struct PassPipeline: Sendable {
 /// The passes in pipeline order. Each pass lives in its own file; add new ones here.
 enum PassRegistry {
     static var passes: [any Pass] {
-        [FuseResidualBlocks(), CheckpointResidualBlocks(), FuseBlockBackward(), ScheduleLinearAttention()]
+        [FuseResidualBlocks(), CheckpointResidualBlocks(), FuseBlockBackward(), ScheduleLinearAttention(), ShareLinearAttentionStates()]
     }
 }

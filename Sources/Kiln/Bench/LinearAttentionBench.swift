@@ -196,7 +196,9 @@ public struct LinearAttentionBench {
     /// Times one configuration into `r`; returns its outputs.
     func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double,
                  parallel: Bool = false) throws -> [HostTensor] {
-        let f = try function(gate, t, chunk: chunk, backward: backward, parallel: parallel)
+        var f = try function(gate, t, chunk: chunk, backward: backward, parallel: parallel)
+        // As the pipeline compiles a training step: the backward reads the forward's saved states.
+        if backward { f = try ShareLinearAttentionStates().run(f, context: PassContext(threads: threads)).function }
         let exe = try Executable(f, threads: threads)
         let ins = inputs(f, gate, t)
         let outputs = try exe.run(ins)

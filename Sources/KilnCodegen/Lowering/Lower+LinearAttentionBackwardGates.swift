@@ -45,8 +45,9 @@ extension LowerContext {
     }
 
     /// kd = K ⊙ e^{b_C − B} (row-major); with `all`, also qg = scale Q ⊙ e^B, and qa = scale Q and
-    /// Kᵀ when the scores read them (per-key-gate scores read Q and K in place).
-    func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, all: Bool) -> [KStmt] {
+    /// Kᵀ when the scores read them (per-key-gate scores read Q and K in place). `perRow` runs
+    /// after each row (prefetches).
+    func gather(_ p: ChunkwisePlan, _ s: ChunkScratch, width: Int, all: Bool, perRow: [KStmt] = []) -> [KStmt] {
         let (dk, c) = (p.dk, p.chunk)
         let (qB, kB, fB) = (p.scratch(c * dk), p.scratch(dk * c), p.scratch(c * width))
         let decay = { (buf: Int) -> KExpr in p.gate == .none ? .float(1) : .load(buf, fB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
@@ -56,7 +57,7 @@ extension LowerContext {
             if p.gate != .key { rows.append(.store(s.qa, qB + v("i") * .int(dk) + v("d"), .fvar("qv"))) }
             rows.append(.store(s.qg, qB + v("i") * .int(dk) + v("d"), fmul(.fvar("qv"), decay(s.eq))))
         }
-        var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, rows)])]
+        var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, rows)] + perRow)]
         if all {
             // Transposed copies through register shuffles (a strided store loop scatters).
             if p.gate != .key {

@@ -58,6 +58,12 @@ extension LowerContext {
         // h0 and the final state are [B,H,Dk,Dv]; the carried state has rows of ldS.
         let sAt: KExpr = v("sb") + v("d") * .int(ldS) + v("j"), outAt: KExpr = v("bh") * .int(dk * dv) + v("d") * .int(dv) + v("j")
         let rows = { (body: KStmt) -> KStmt in .loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [body])]) }
+        // save_states: Sᵀ before each chunk into the last result, for the backward (which then
+        // skips its recomputing sweep); transposed by register shuffles as the backward reads it.
+        let save: [KStmt] = !a.bool("save_states") || parallel ? [] : [
+            .transpose(TileTranspose(rows: .int(dk), cols: .int(dv), src: state, srcOffset: v("sb"), srcLd: .int(ldS),
+                                     dst: outs.last!, dstOffset: (v("bh") * .int(p.chunks) + v("c")) * .int(dk * dv), dstLd: .int(dk))),
+        ]
         kernel(parallel ? "linear_attention_parallel_\(gate)" : "linear_attention_chunkwise_\(gate)", parallel: bsz * h, [.loop("bh", .int(bsz * h), parallel: true, [
             .letInt("b", v("bh") / .int(h)),
             .letInt("hh", v("bh") % .int(h)),
@@ -66,7 +72,7 @@ extension LowerContext {
             .loop("c", .int(p.chunks), parallel: false, [
                 .letInt("c0", v("c") * .int(p.chunk)),
                 .letInt("n", .iop(.min, .int(p.chunk), .int(tl) - v("c0"))),
-            ] + chunkBody),
+            ] + save + chunkBody),
         ] + (a.bool("final_state") ? [rows(.store(outs[1], outAt, .load(state, sAt)))] : []))])
     }
 

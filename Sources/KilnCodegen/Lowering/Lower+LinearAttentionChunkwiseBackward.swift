@@ -3,8 +3,9 @@ import KilnIR
 extension LowerContext {
     /// Chunkwise linear_attention_backward for gates none / scalar / key (reference/chunkwise.md
     /// §2), parallel over (batch, head). Phase 1 recomputes the state (transposed, Sᵀ, in fp32)
-    /// at every chunk boundary; phase 2 walks the chunks backward carrying dS from the final-state
-    /// cotangent down to dh0. Per chunk, with the scores A (as in the forward), dA = dO Vᵀ,
+    /// at every chunk boundary, unless the forward saved them (`saved_states`: the last operand
+    /// holds them, and phase 1 is left out); phase 2 walks the chunks backward carrying dS from
+    /// the final-state cotangent down to dh0. Per chunk, with the scores A (as in the forward), dA = dO Vᵀ,
     /// Qg = scale Q ⊙ e^B and Kd = K ⊙ e^{b_C − B}:
     ///   dV = Aᵀ dO + Kd dS;  dQ = scale (dO Sᵀ) ⊙ e^B + intra;  dK = (V dSᵀ) ⊙ e^{b_C − B} + intra;
     ///   dB from every pair term (no Q⊙dQ − K⊙dK cancellation), dg = reverse cumsum of dB;
@@ -22,7 +23,8 @@ extension LowerContext {
         let grads = ChunkGrads(dout: ins[nf], dstate: ins[nf + 1], dq: outs[0], dk: outs[1], dv: outs[2],
                                dg: gate.hasGateOperand ? outs[3] : nil, dh0: hasH0 ? outs.last : nil)
         let n = dk * dv, c = p.chunk, width = gate == .key ? dk : 1
-        let states = temp("la.states", elements: bsz * h * p.chunks * n)
+        let saved = a.bool("saved_states")
+        let states = saved ? ins[nf + 2] : temp("la.states", elements: bsz * h * p.chunks * n)
         let ds = temp("la.dS", elements: bsz * h * n)
         let buf = ChunkScratch(
             cum: temp("la.cum", elements: bsz * h * c * width), eq: temp("la.eq", elements: bsz * h * c * width),
@@ -38,28 +40,21 @@ extension LowerContext {
         let sb: KExpr = v("bh") * .int(n)
         let stateAt: KExpr = (v("bh") * .int(p.chunks) + v("c")) * .int(n)
         let nextAt: KExpr = stateAt + .int(n)
-        var body: [KStmt] = [
-            .letInt("b", v("bh") / .int(h)), .letInt("hh", v("bh") % .int(h)), .letInt("sb", sb),
+        var body: [KStmt] = [.letInt("b", v("bh") / .int(h)), .letInt("hh", v("bh") % .int(h)), .letInt("sb", sb)]
+        if !saved {
             // Sᵀ before chunk 0 is h0ᵀ.
-            .loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [
+            body.append(.loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [
                 .store(states, v("bh") * .int(p.chunks * n) + v("j") * .int(dk) + v("d"), p.h0.map { .load($0, sb + v("d") * .int(dv) + v("j")) } ?? .float(0)),
-            ])]),
-        ]
+            ])]))
+        }
         let chunkHead: [KStmt] = [.letInt("c0", v("c") * .int(c)), .letInt("n", .iop(.min, .int(c), .int(tl) - v("c0")))]
-        // Phase 1, per chunk while Sᵀ before it is in cache: the inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B
-        // into dq (phase 2 adds the intra part), then Sᵀ before chunk c + 1 straight into `states`:
-        // Sᵀ ⊙ e^{b_C} + Vᵀ Kd (no copy of a running state; none after the last chunk).
-        var fwd: [KStmt] = chunkHead + backwardGateFactors(p, buf, width: width, queries: true) + gather(p, buf, width: width, all: false)
-        fwd += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: MatrixSlice(buffer: grads.dout, offset: p.at(0, dv), ld: .int(h * dv)),
-                          b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
-                          c: MatrixSlice(buffer: grads.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
-        let eqAt: KExpr = gate == .none ? .float(p.scale) : fmul(.load(buf.eq, p.scratch(c * width) + v("i") * .int(width) + (width == 1 ? 0 : v("d"))), .float(p.scale))
-        // Phase 1 reads K, G, V and dO of each chunk; the next chunk's rows are prefetched here.
-        var ahead: [(Int, Int)] = [(p.k, dk), (p.val, dv), (grads.dout, dv)]
+        // Phase 1: Sᵀ before chunk c + 1 straight into `states`: Sᵀ ⊙ e^{b_C} + Vᵀ Kd (no copy of
+        // a running state; none after the last chunk). It reads K, G and V of each chunk; the next
+        // chunk's rows are prefetched from the gather loop.
+        var ahead: [(Int, Int)] = [(p.k, dk), (p.val, dv)]
         if gate == .key { ahead.append((p.g!, dk)) }
-        fwd.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-            .store(grads.dq, p.at(v("i"), dk) + v("d"), fmul(.load(grads.dq, p.at(v("i"), dk) + v("d")), eqAt)),
-        ])] + prefetchChunkRow(p, row: v("i"), chunksAhead: 1, ahead)))
+        var fwd: [KStmt] = chunkHead + backwardGateFactors(p, buf, width: width, queries: false)
+            + gather(p, buf, width: width, all: false, perRow: prefetchChunkRow(p, row: v("i"), chunksAhead: 1, ahead))
         let decayed: KExpr = gate == .none ? .load(states, stateAt + v("e")) : fmul(.load(states, stateAt + v("j") * .int(dk) + v("d")), lastDecay(p, buf, width: width))
         var next: [KStmt]
         if gate == .none {
@@ -74,11 +69,19 @@ extension LowerContext {
                            b: MatrixSlice(buffer: buf.kd, offset: v("bh") * .int(c * dk), ld: .int(dk)),
                            c: MatrixSlice(buffer: states, offset: nextAt, ld: .int(dk)), accumulate: true)
         fwd.append(.ifThen(.ilt(v("c"), .int(p.chunks - 1)), next))
-        body.append(.loop("c", .int(p.chunks), parallel: false, fwd))
+        if !saved { body.append(.loop("c", .int(p.chunks), parallel: false, fwd)) }
         // Phase 2.
         body.append(.loop("e", .int(n), parallel: false, [.store(ds, sb + v("e"), .load(grads.dstate, sb + v("e")))]))
         var bwd: [KStmt] = [.letInt("c", .int(p.chunks - 1) - v("cr"))] + chunkHead
         bwd += backwardGateFactors(p, buf, width: width, queries: true) + gather(p, buf, width: width, all: true)
+        // The inter-chunk dQ = scale (dO Sᵀ) ⊙ e^B into dq; chunkBackward adds the intra part.
+        bwd += tileMatmul("dqs", m: v("n"), n: .int(dk), k: .int(dv), a: MatrixSlice(buffer: grads.dout, offset: p.at(0, dv), ld: .int(h * dv)),
+                          b: MatrixSlice(buffer: states, offset: stateAt, ld: .int(dk)),
+                          c: MatrixSlice(buffer: grads.dq, offset: p.at(0, dk), ld: .int(h * dk)), accumulate: false)
+        let eqAt: KExpr = gate == .none ? .float(p.scale) : fmul(.load(buf.eq, p.scratch(c * width) + v("i") * .int(width) + (width == 1 ? 0 : v("d"))), .float(p.scale))
+        bwd.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, [
+            .store(grads.dq, p.at(v("i"), dk) + v("d"), fmul(.load(grads.dq, p.at(v("i"), dk) + v("d")), eqAt)),
+        ])]))
         bwd += chunkBackward(p, buf, grads, states: states, stateAt: stateAt, ds: ds, width: width)
         body.append(.loop("cr", .int(p.chunks), parallel: false, bwd))
         if let dh0 = grads.dh0 { body.append(.loop("e", .int(n), parallel: false, [.store(dh0, sb + v("e"), .load(ds, sb + v("e")))])) }

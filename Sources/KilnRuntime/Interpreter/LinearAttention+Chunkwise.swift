@@ -38,11 +38,15 @@ enum ChunkwiseLinearAttention<S: InterpScalar> {
         let chunk = a.int("chunk")
         var o = [S](repeating: 0, count: bsz * tl * h * dv)
         var finalState = [S](repeating: 0, count: bsz * h * dk * dv)
+        // save_states: Sᵀ before each chunk, [B, H, chunks, Dv, Dk].
+        let chunks = (tl + chunk - 1) / chunk, saving = a.bool("save_states")
+        var saved = [S](repeating: 0, count: saving ? bsz * h * chunks * dk * dv : 0)
         for b in 0..<bsz {
             for hh in 0..<h {
                 let l = HeadLayout(tl: tl, h: h, dk: dk, dv: dv, b: b, hh: hh)
                 var s = (0..<(dk * dv)).map { h0?[l.stateBase + $0] ?? 0 }
-                for c0 in stride(from: 0, to: tl, by: chunk) {
+                for (ci, c0) in stride(from: 0, to: tl, by: chunk).enumerated() {
+                    if saving { saveTransposed(s, into: &saved, at: ((b * h + hh) * chunks + ci) * dk * dv, dk: dk, dv: dv) }
                     let n = min(chunk, tl - c0)
                     if gate == .delta {
                         deltaChunk(ins, l, c0, n, scale, &s, &o)
@@ -53,7 +57,14 @@ enum ChunkwiseLinearAttention<S: InterpScalar> {
                 for i in 0..<(dk * dv) { finalState[l.stateBase + i] = s[i] }
             }
         }
-        return a.bool("final_state") ? [.float(o), .float(finalState)] : [.float(o)]
+        var out: [Buffer<S>] = a.bool("final_state") ? [.float(o), .float(finalState)] : [.float(o)]
+        if saving { out.append(.float(saved)) }
+        return out
+    }
+
+    /// Writes the Dk x Dv state `s` transposed (Dv x Dk) at `base`.
+    static func saveTransposed(_ s: [S], into out: inout [S], at base: Int, dk: Int, dv: Int) {
+        for d in 0..<dk { for j in 0..<dv { out[base + j * dk + d] = s[d * dv + j] } }
     }
 
     /// Chunk-local cumulative log gates B (n x Dk; one column repeated for scalar gates, zeros

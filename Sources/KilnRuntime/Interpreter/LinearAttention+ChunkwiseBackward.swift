@@ -16,11 +16,19 @@ extension ChunkwiseLinearAttention {
         for b in 0..<bsz {
             for hh in 0..<h {
                 let l = HeadLayout(tl: tl, h: h, dk: dk, dv: dv, b: b, hh: hh)
-                // states[c] is the state before chunk c.
+                // states[c] is the state before chunk c: the forward's (saved_states, stored
+                // transposed) or recomputed here.
                 var states: [[S]] = []
+                if let saved = x.savedStates {
+                    let chunks = (tl + chunk - 1) / chunk
+                    states = (0..<chunks).map { ci in
+                        let base = ((b * h + hh) * chunks + ci) * n
+                        return (0..<n).map { e in saved[base + (e % dv) * dk + e / dv] }
+                    }
+                }
                 var s = (0..<n).map { h0?[l.stateBase + $0] ?? 0 }
                 var scratch = [S](repeating: 0, count: ins[2].count)
-                for c0 in stride(from: 0, to: tl, by: chunk) {
+                for c0 in stride(from: 0, to: tl, by: chunk) where x.savedStates == nil {
                     states.append(s)
                     let len = min(chunk, tl - c0)
                     if gate == .delta {

@@ -11,6 +11,8 @@ struct LinearAttentionOperands<S: InterpScalar> {
     let h0: [S]?
     /// Backward only: dO ([B,T,H,Dv]) and dS_final ([B,H,Dk,Dv]).
     let dout: [S]?, dstate: [S]?
+    /// Backward with saved_states only: Sᵀ before each chunk ([B,H,chunks,Dv,Dk]).
+    var savedStates: [S]? = nil
     let bsz: Int, tl: Int, h: Int, dk: Int, dv: Int
     let scale: S
 
@@ -27,6 +29,7 @@ struct LinearAttentionOperands<S: InterpScalar> {
         let hasH0 = a.bool("has_h0")
         let nf = 3 + (gate.hasGateOperand ? 1 : 0) + (hasH0 ? 1 : 0)
         self.init(ins, types, a, gate: gate, h0: hasH0 ? ins[nf - 1] : nil, dout: ins[nf], dstate: ins[nf + 1])
+        if a.bool("saved_states") { savedStates = ins[nf + 2] }
     }
 
     private init(_ ins: [[S]], _ types: [TensorType], _ a: Attributes, gate: LinearAttentionGate, h0: [S]?, dout: [S]?, dstate: [S]?) {
