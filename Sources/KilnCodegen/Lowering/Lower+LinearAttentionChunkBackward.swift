@@ -67,7 +67,8 @@ extension LowerContext {
                 .store(s.dbLast, wB + (width == 1 ? 0 : v("d")), fadd(.load(s.dbLast, wB + (width == 1 ? 0 : v("d"))), .fvar("ky"))),
             ]
         }
-        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]))
+        body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(dk), parallel: false, dkInter)]
+                          + prefetchPreviousState(p, states: states, stateAt: stateAt)))
         if gated {
             // b_C also scales the carried state: dB_last += e^{b_C} ⟨S, dS⟩ (per key dim for key gates).
             // Rows j of the stored Sᵀ and of dSᵀ in order (contiguous), one running sum per key
@@ -105,6 +106,18 @@ extension LowerContext {
         body += tileMatmul("dss", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.qg, offset: qB, ld: 1, colStride: .int(dk)),
                            b: dO, c: MatrixSlice(buffer: ds, offset: sb, ld: .int(dv)), accumulate: true)
         return body
+    }
+
+    /// Prefetches row i's share of Sᵀ before the previous chunk (the next one phase 2 visits),
+    /// from a loop over the chunk's rows i. With saved states, each Sᵀ (64 KiB at Dk = Dv = 128)
+    /// was written by the forward long before and comes from DRAM; unprefetched, the dQ matmul
+    /// that reads it first took 12% of the GLA backward at 1 thread.
+    func prefetchPreviousState(_ p: ChunkwisePlan, states: Int, stateAt: KExpr) -> [KStmt] {
+        let lines = (p.dk * p.dv + 15) / 16
+        let first: KExpr = v("i") * .int(lines) / v("n"), end: KExpr = (v("i") + 1) * .int(lines) / v("n")
+        return [.ifThen(.ilt(.int(0), v("c")), [
+            .loop("l", end - first, parallel: false, [.prefetch(states, stateAt - .int(p.dk * p.dv) + (first + v("l")) * 16, write: false)]),
+        ])]
     }
 
     /// Gates none / scalar: dP = scale e^{b_i − b_j} dA on the causal triangle; dQ = dP K,
