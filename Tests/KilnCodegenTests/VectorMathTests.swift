@@ -66,6 +66,18 @@ final class VectorMathTests: XCTestCase {
         try check("exp", grid(-100, 88, extra: [-100, -87.5, -0.0, 0, 1e-8, 88, 88.7, -103]), Foundation.exp) { $0.exp($1) }
     }
 
+    /// The chunkwise kernels' exp (arguments ≤ 0): libm's accuracy down to -87.3, then held at
+    /// the smallest normal (~1.2e-38) instead of going subnormal; NaN propagates.
+    func testExpNonPositive() throws {
+        try check("exp_nonpositive", grid(-87.3, 0, extra: [-0.0, 0, -1e-8, -87.0]), Foundation.exp) { $0.apply(.exp_nonpositive, $1) }
+        let xs: [Float] = [-87.5, -100, -1000, -.infinity, .nan]
+        let got = try evaluate(.host, xs, { $0.apply(.exp_nonpositive, $1) })
+        for (x, y) in zip(xs.dropLast(), got) {
+            XCTAssertTrue(y >= 0 && y <= 1.22e-38 && y.isNormal, "exp_nonpositive(\(x)) = \(y)")
+        }
+        XCTAssertTrue(got.last!.isNaN)
+    }
+
     func testLog() throws {
         var xs = (0...20000).map { Float(Foundation.pow(10.0, -37.0 + 74.0 * Double($0) / 20000)) }
         xs += grid(0.5, 2) + [1, 1 + 1e-7, 1 - 1e-7, 1e-40, Float.leastNormalMagnitude, Float.greatestFiniteMagnitude, 0, .infinity]

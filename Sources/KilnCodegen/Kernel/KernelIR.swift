@@ -29,6 +29,9 @@ public enum IntOp: String, Hashable, Sendable { case add, sub, mul, div, rem, mi
 public enum FloatOp: String, Hashable, Sendable { case add, sub, mul, div, max, min }
 public enum MathFn: String, Hashable, Sendable {
     case neg, exp, log, sqrt, rsqrt, tanh, sigmoid, logsigmoid, relu, relu6, gelu, gelu_tanh, silu, softplus, abs, erf, step
+    /// e^x for x ≤ 0, results below ~1.2e-38 held at that floor (`VectorMath.expNonPositive`):
+    /// the chunkwise linear-attention kernels, whose exp arguments `ExpArgumentCheck` proves ≤ 0.
+    case exp_nonpositive
 }
 
 public indirect enum KCond: Hashable, Sendable {

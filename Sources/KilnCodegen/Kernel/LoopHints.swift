@@ -35,7 +35,7 @@ enum LoopHints {
 
     static func isTranscendental(_ fn: MathFn) -> Bool {
         switch fn {
-        case .exp, .log, .tanh, .sigmoid, .logsigmoid, .gelu, .gelu_tanh, .silu, .softplus, .erf: return true
+        case .exp, .exp_nonpositive, .log, .tanh, .sigmoid, .logsigmoid, .gelu, .gelu_tanh, .silu, .softplus, .erf: return true
         case .neg, .sqrt, .rsqrt, .relu, .relu6, .abs, .step: return false
         }
     }

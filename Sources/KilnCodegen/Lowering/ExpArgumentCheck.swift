@@ -46,7 +46,7 @@ public enum ExpArgumentCheck {
 
     static func checkExpr(_ e: KExpr, _ cum: Set<Int>, _ bound: [String: KExpr]) -> String? {
         switch e {
-        case .call(.exp, let arg):
+        case .call(.exp, let arg), .call(.exp_nonpositive, let arg):
             return nonPositive(arg, cum, bound) ? nil : "\(arg)"
         case .call(_, let a), .toFloat(let a):
             return checkExpr(a, cum, bound)

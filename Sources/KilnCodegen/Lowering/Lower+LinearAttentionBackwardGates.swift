@@ -12,11 +12,11 @@ extension LowerContext {
         let at = { (i: KExpr) -> KExpr in cB + i * .int(width) + v("d") }
         let cumAt = { (i: KExpr) -> KExpr in .load(s.cum, at(i)) }
         var body = cumulativeGates(p, into: s.cum, width: width)
-        body.append(.loop("d", .int(width), parallel: false, [.store(s.carry, wB + v("d"), .call(.exp, cumAt(v("n") - 1)))]))
+        body.append(.loop("d", .int(width), parallel: false, [.store(s.carry, wB + v("d"), .call(.exp_nonpositive, cumAt(v("n") - 1)))]))
         guard p.gate == .key else {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
-                .store(s.eq, at(v("i")), .call(.exp, cumAt(v("i")))),
-                .store(s.ek, at(v("i")), .call(.exp, fsub(cumAt(v("n") - 1), cumAt(v("i"))))),
+                .store(s.eq, at(v("i")), .call(.exp_nonpositive, cumAt(v("i")))),
+                .store(s.ek, at(v("i")), .call(.exp_nonpositive, fsub(cumAt(v("n") - 1), cumAt(v("i"))))),
             ])]))
             return body
         }
@@ -24,11 +24,11 @@ extension LowerContext {
         var first: [KStmt] = [.store(s.ek, at(v("n") - 1), .float(1))]
         if queries {
             products.append(.store(s.eq, at(v("i")), fmul(.load(s.eq, at(v("i1"))), .load(s.steps, at(v("i"))))))
-            first.append(.store(s.eq, at(0), .call(.exp, cumAt(0))))
+            first.append(.store(s.eq, at(0), .call(.exp_nonpositive, cumAt(0))))
         }
         return body + [
             .loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
-                .store(s.steps, at(v("i")), .call(.exp, fsub(cumAt(v("i")), cumAt(.iop(.max, v("i") - 1, 0))))),
+                .store(s.steps, at(v("i")), .call(.exp_nonpositive, fsub(cumAt(v("i")), cumAt(.iop(.max, v("i") - 1, 0))))),
             ])]),
             .loop("d", .int(width), parallel: false, first),
             .loop("i1", v("n") - 1, parallel: false, [

@@ -127,7 +127,7 @@ extension LowerContext {
                             accumulateDq: Bool = false) -> [KStmt] {
         let (dk, c, h) = (p.dk, p.chunk, p.h)
         let aB = p.scratch(c * c), fB = p.scratch(c)
-        let decay: KExpr = p.gate == .scalar ? .call(.exp, .fop(.min, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0)), .float(0))) : .float(1)
+        let decay: KExpr = p.gate == .scalar ? .call(.exp_nonpositive, .fop(.min, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0)), .float(0))) : .float(1)
         var body: [KStmt] = [.loop("i", v("n"), parallel: false, [.loop("j", v("n"), parallel: false, [
             .store(s.dp, aB + v("i") * .int(c) + v("j"),
                    .select(.ilt(v("i"), v("j")), .float(0), fmul(fmul(.load(s.da, aB + v("j") * .int(c) + v("i")), .float(p.scale)), decay))),
@@ -182,7 +182,7 @@ extension LowerContext {
                 .store(dqr, sB + v("i") * .int(dk) + v("d"), .float(0)),
             ])]),
             .loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .variable("f", .call(.exp, fsub(cum(v("i0")), cum(v("j"))))),
+                .variable("f", .call(.exp_nonpositive, fsub(cum(v("i0")), cum(v("j"))))),
                 .store(fk, cB + v("j") * .int(dk) + v("d"), .fvar("f")),
                 .store(kr, cB + v("j") * .int(dk) + v("d"), fmul(.load(p.k, row(v("j"))), .fvar("f"))),
             ])]),

@@ -130,11 +130,11 @@ extension LowerContext {
                     .letInt("i", v("i1") + 1),
                     .loop("d", .int(width), parallel: false, [
                         .store(cum, at(v("i")), fadd(cumAt(v("i1"), v("d")), gAt(v("i")))),
-                        .store(st, at(v("i")), .call(.exp, fsub(cumAt(v("i"), v("d")), cumAt(v("i1"), v("d"))))),
+                        .store(st, at(v("i")), .call(.exp_nonpositive, fsub(cumAt(v("i"), v("d")), cumAt(v("i1"), v("d"))))),
                     ]),
                 ]),
                 .loop("d", .int(width), parallel: false, [
-                    .store(eq, at(0), .call(.exp, cumAt(0, v("d")))),
+                    .store(eq, at(0), .call(.exp_nonpositive, cumAt(0, v("d")))),
                     .store(ek, at(last), .float(1)),
                 ]),
                 .loop("i1", v("n") - 1, parallel: false, [
@@ -148,8 +148,8 @@ extension LowerContext {
             ]
         } else if p.gate != .none {
             body.append(.loop("i", v("n"), parallel: false, [.loop("d", .int(width), parallel: false, [
-                .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp, cumAt(v("i"), v("d")))),
-                .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
+                .store(eq, cB + v("i") * .int(width) + v("d"), .call(.exp_nonpositive, cumAt(v("i"), v("d")))),
+                .store(ek, cB + v("i") * .int(width) + v("d"), .call(.exp_nonpositive, fsub(cumAt(last, v("d")), cumAt(v("i"), v("d"))))),
             ])]))
         }
         let decayAt = { (buf: Int) -> KExpr in .load(buf, cB + v("i") * .int(width) + (width == 1 ? 0 : v("d"))) }
@@ -179,14 +179,14 @@ extension LowerContext {
         switch p.gate {
         case .none: break
         case .scalar:
-            body.append(.variable("carry", .call(.exp, cumAt(last, 0))))
+            body.append(.variable("carry", .call(.exp_nonpositive, cumAt(last, 0))))
             body.append(.loop("d", .int(dk), parallel: false, [.loop("j", .int(dv), parallel: false, [
                 .store(p.state, sb + v("d") * .int(p.ldS) + v("j"), fmul(.load(p.state, sb + v("d") * .int(p.ldS) + v("j")), .fvar("carry"))),
             ])]))
         case .key, .delta:
             // Per-key gates: e^{b_C} is the last row of e^B (a vector load, not a scalar exp per key dim).
             body.append(.loop("d", .int(dk), parallel: false, [
-                .variable("carry", p.gate == .key ? .load(eq, cB + last * .int(width) + v("d")) : .call(.exp, cumAt(last, v("d")))),
+                .variable("carry", p.gate == .key ? .load(eq, cB + last * .int(width) + v("d")) : .call(.exp_nonpositive, cumAt(last, v("d")))),
                 .loop("j", .int(dv), parallel: false, [
                     .store(p.state, sb + v("d") * .int(p.ldS) + v("j"), fmul(.load(p.state, sb + v("d") * .int(p.ldS) + v("j")), .fvar("carry"))),
                 ]),
@@ -279,7 +279,7 @@ extension LowerContext {
         var lower: [KStmt] = []
         if p.gate == .scalar {
             lower = [.loop("j", v("i") + 1, parallel: false, [
-                .store(am, aij, fmul(.load(am, aij), .call(.exp, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0))))),
+                .store(am, aij, fmul(.load(am, aij), .call(.exp_nonpositive, fsub(cumAt(v("i"), 0), cumAt(v("j"), 0))))),
             ])]
         }
         body.append(.loop("i", v("n"), parallel: false, lower + [
@@ -328,7 +328,7 @@ extension LowerContext {
             ])])
         } ?? .loop("i", v("ni"), parallel: false, [.loop("d", .int(dk), parallel: false, [
             .store(qr, qrAt, fmul(fmul(qRow(v("i0") + v("i"), v("d")), .float(qScale)),
-                                  .call(.exp, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
+                                  .call(.exp_nonpositive, fsub(cumAt(v("i0") + v("i"), v("d")), cumAt(v("i0"), v("d")))))),
         ])])
         var perSub: [KStmt] = [
             .letInt("i0", v("sc") * .int(sub)),
@@ -342,7 +342,7 @@ extension LowerContext {
         // vectorizes over d) holds k_j ⊙ e^{B_i − B_j} for j ≤ i; then A[i, i0...i] = W scale·q_iᵀ.
         let ii: KExpr = v("i0") + v("i")
         let stepRow: KStmt = .loop("d", .int(steps == nil ? dk : 0), parallel: false, [
-            .store(step, sB + v("d"), .call(.exp, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
+            .store(step, sB + v("d"), .call(.exp_nonpositive, fsub(cumAt(ii, v("d")), cumAt(.iop(.max, ii - 1, 0), v("d"))))),
         ])
         let stepAt: KExpr = steps.map { .load($0, cB + ii * .int(dk) + v("d")) } ?? .load(step, sB + v("d"))
         perSub.append(.loop("i", v("ni"), parallel: false, (prefetch ? prefetchNextChunkRow(p, row: ii) : []) + [
@@ -371,7 +371,7 @@ extension LowerContext {
                                                          dst: kr, dstOffset: krB, dstLd: .int(c)))
         guard let st = steps else {
             return [.loop("j", v("i0"), parallel: false, [.loop("d", .int(dk), parallel: false, [
-                .store(rows, rowAt, fmul(.load(p.k, kAt), .call(.exp, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
+                .store(rows, rowAt, fmul(.load(p.k, kAt), .call(.exp_nonpositive, fsub(cumAt(v("i0"), v("d")), cumAt(v("j"), v("d")))))),
             ])]), transposed]
         }
         let f = temp("la.krFactor", elements: p.bsz * p.h * dk), fAt: KExpr = p.scratch(dk) + v("d")

@@ -216,6 +216,7 @@ struct VectorMath {
         switch fn {
         case .neg: return LLVMBuildFNeg(b, x, "")!
         case .exp: return exp(x)
+        case .exp_nonpositive: return expNonPositive(x)
         case .log: return log(x)
         case .sqrt: return unary("llvm.sqrt", x)
         case .rsqrt: return div(c(1), unary("llvm.sqrt", x))
