@@ -55,6 +55,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Compile the graph as traced, without the pass pipeline (no block fusion, no linear-attention scheduling).")
     var noPasses = false
 
+    @Option(name: .customLong("pass-option"), help: "A pass option KEY=VALUE, e.g. share-linear-attention-states=off (repeatable).")
+    var passOptions: [String] = []
+
     @Option(name: .customLong("repeat"), help: "Run N times and report the median time (the first run is a warm-up).")
     var repeatCount: Int = 1
 
@@ -65,6 +68,7 @@ struct RunCommand: ParsableCommand {
     var profile = false
 
     func validate() throws {
+        if noPasses && !passOptions.isEmpty { throw ValidationError("--pass-option configures the pass pipeline; it does not apply with --no-passes") }
         if profile && (interpret || fp64) { throw ValidationError("--profile times compiled kernels; it does not apply to --interpret") }
         if [compiled, unfused, interpret || fp64].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --compiled, --unfused, --interpret")
@@ -102,7 +106,8 @@ struct RunCommand: ParsableCommand {
                 let kind: ExecutorKind = unfused ? .unfused : .compiled
                 var g = f
                 if kind == .compiled && !noPasses {
-                    let r = try PassPipeline.all.run(f, context: PassContext(threads: threads ?? Executable.defaultThreads))
+                    let r = try PassPipeline.all.run(f, context: PassContext(threads: threads ?? Executable.defaultThreads,
+                                                                             options: try parsePassOptions(passOptions)))
                     g = r.function
                     let fusedCount = g.nodes.filter { $0.op == .fused }.count
                     if fusedCount > 0 { note("fuse-residual-blocks: \(fusedCount) block\(fusedCount == 1 ? "" : "s") fused (kiln dump --after fuse-residual-blocks shows why)") }

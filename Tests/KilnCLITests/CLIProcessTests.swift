@@ -118,6 +118,18 @@ final class CLIProcessTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
     }
 
+    /// `kiln run --pass-option` reaches the passes: a bad value is the pass's own error.
+    func testRunPassesPassOptions() throws {
+        let off = try kiln(["run", "gla-block", "--shape", "1x64x512", "--grad", "--pass-option", "share-linear-attention-states=off"])
+        XCTAssertEqual(off.status, 0, off.stderr)
+        let bad = try kiln(["run", "gla-block", "--shape", "1x64x512", "--pass-option", "share-linear-attention-states=maybe"])
+        XCTAssertEqual(bad.status, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("share-linear-attention-states=maybe: choose on or off"), bad.stderr)
+        let both = try kiln(["run", "gla-block", "--shape", "1x64x512", "--no-passes", "--pass-option", "fuse-residual-blocks=off"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("does not apply with --no-passes"), both.stderr)
+    }
+
     func testDumpPrintsParseableIR() throws {
         let r = try kiln(["dump", "resnet-basic-block", "--shape", "1x8x8x64"])
         XCTAssertEqual(r.status, 0, r.stderr)
