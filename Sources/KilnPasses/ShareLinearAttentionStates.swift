@@ -55,7 +55,7 @@ public struct ShareLinearAttentionStates: Pass {
                 notes.append("\(name): the backward runs recurrent; nothing to share with \(fname)")
                 continue
             }
-            var statesValue: ValueID
+            let statesValue: ValueID
             if fwd.attributes.bool("save_states") {
                 statesValue = fwd.outputs.last!
             } else {
