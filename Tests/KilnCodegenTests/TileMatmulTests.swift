@@ -123,4 +123,60 @@ final class TileMatmulTests: XCTestCase {
         let small = try run(Case(m: 6, n: 128, k: 255, packedB: true), target: .host)
         XCTAssertFalse(small.llvmIR.contains("llvm.prefetch"), "a B block under 128 KiB should not prefetch")
     }
+
+    /// `perTile` runs once before every row-tile call with `tile` counting the calls and `tiles`
+    /// the calls of one K block: checked against a counter the statements keep themselves (one
+    /// block: tiles = calls; three K blocks: calls = 3 tiles), and the product is unchanged.
+    func testPerTileStatementsSeeEveryCall() throws {
+        for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
+            for (m, n, k) in [(1, 16, 8), (5, 20, 32), (6, 128, 32), (13, 40, 64), (31, 128, 128), (9, 24, 300)] {
+                let logSize = 4096
+                var rng = SeededRandom(seed: UInt64(m * 7 + n * 3 + k))
+                let a = (0..<(m * k)).map { _ in Float(rng.uniform(-1, 1)) }, b = (0..<(k * n)).map { _ in Float(rng.uniform(-1, 1)) }
+                let buffers = [
+                    KernelBuffer(name: "a", elements: a.count, isInt: false, role: .input),
+                    KernelBuffer(name: "b", elements: b.count, isInt: false, role: .input),
+                    KernelBuffer(name: "c", elements: m * n, isInt: false, role: .output),
+                    KernelBuffer(name: "log", elements: logSize, isInt: false, role: .output),
+                ]
+                var t = TileMatmul(m: .int(m), n: .int(n), k: .int(k), a: 0, aOffset: 0, aRowStride: .int(k), aColStride: 1,
+                                   b: 1, bOffset: 0, ldb: .int(n), c: 2, cOffset: 0, ldc: .int(n), accumulate: false)
+                // log[0] counts the calls; log[1 + tile] = tiles.
+                t.perTile = [
+                    .store(3, .int(0), .fop(.add, .load(3, .int(0)), .float(1))),
+                    .store(3, .iop(.add, .ivar("tile"), .int(1)), .toFloat(.ivar("tiles"))),
+                ]
+                let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2, 3], parallelCount: 1, body: [.matmul(t)], scratch: [])
+                let program = KernelProgram(name: "t", buffers: buffers, steps: [.kernel(kernel)], argumentBuffers: [0, 1], resultBuffers: [2, 3])
+                XCTAssertTrue(program.description.contains("per tile %tile of %tiles {"), program.description)
+                let compiled = try CompiledProgram(program, target: target)
+                var (av, bv) = (a, b)
+                var cv = [Float](repeating: .nan, count: m * n), log = [Float](repeating: -1, count: logSize)
+                log[0] = 0
+                av.withUnsafeMutableBufferPointer { ap in
+                    bv.withUnsafeMutableBufferPointer { bp in
+                        cv.withUnsafeMutableBufferPointer { cp in
+                            log.withUnsafeMutableBufferPointer { lp in
+                                var table: [UnsafeMutablePointer<Float>?] = [ap.baseAddress, bp.baseAddress, cp.baseAddress, lp.baseAddress]
+                                table.withUnsafeMutableBufferPointer { compiled.functions["mm"]!(0, 1, $0.baseAddress!) }
+                            }
+                        }
+                    }
+                }
+                let calls = Int(log[0]), what = "\(target) m \(m) n \(n) k \(k)"
+                XCTAssertGreaterThan(calls, 0, what)
+                let tiles = Int(log[1])
+                XCTAssertEqual(calls, k > 192 ? 3 * tiles : tiles, what)
+                for i in 0..<calls { XCTAssertEqual(Int(log[1 + i]), tiles, "\(what): call \(i)") }
+                XCTAssertEqual(log[1 + calls], -1, "\(what): no call past \(calls)")
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var want = 0.0
+                        for p in 0..<k { want += Double(a[i * k + p]) * Double(b[p * n + j]) }
+                        XCTAssertEqual(Double(cv[i * n + j]), want, accuracy: 1e-4 * Double(k), "\(what) [\(i), \(j)]")
+                    }
+                }
+            }
+        }
+    }
 }

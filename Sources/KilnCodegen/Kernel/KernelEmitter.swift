@@ -177,19 +177,44 @@ struct KernelEmitter {
                     let packed = t.bPanelStride != nil
                     let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride),
                                                             ldb: packed ? TileMatmul.panelWidth : known(t.ldb), ldc: known(t.ldc))
-                    matmuls.emitCall(fn: fn, mCount: try int(t.m, env), n: try int(t.n, env), k: try int(t.k, env),
-                                     a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
-                                     aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
-                                     b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
-                                     ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
-                                     c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
-                                     strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) },
-                                     epilogue: try t.epilogue.map { e in
-                                         TileMatmulEmitter.Epilogue(
-                                             scale: try e.scale.map { m.gep(try buffer($0, env), try int(e.scaleOffset, env)) },
-                                             shift: try e.shift.map { m.gep(try buffer($0, env), try int(e.shiftOffset, env)) },
-                                             activation: e.activation)
-                                     })
+                    // perTile: emitted inside the driver before each row-tile call; `tile` counts the
+                    // calls in a stack slot that this matmul statement resets.
+                    var hookError: Error?
+                    let counter: LLVMValueRef? = t.perTile.isEmpty ? nil : {
+                        let cur = LLVMGetInsertBlock(b)!
+                        LLVMPositionBuilderBefore(b, env.allocaPoint)
+                        let slot = LLVMBuildAlloca(b, m.i64, "tile")!
+                        LLVMPositionBuilderAtEnd(b, cur)
+                        m.store(m.int(0), slot)
+                        return slot
+                    }()
+                    let hookEnv = env
+                    func hook(_ tiles: LLVMValueRef) {
+                        guard let slot = counter else { return }
+                        let tile = LLVMBuildLoad2(b, m.i64, slot, "tile")!
+                        var inner = hookEnv
+                        inner.ints["tile"] = tile
+                        inner.ints["tiles"] = tiles
+                        do { try emit(t.perTile, &inner) } catch { hookError = hookError ?? error }
+                        m.store(LLVMBuildAdd(b, tile, m.int(1), "")!, slot)
+                    }
+                    try withoutActuallyEscaping(hook) { perTileHook in
+                        let perTile: ((LLVMValueRef) -> Void)? = counter == nil ? nil : perTileHook
+                        matmuls.emitCall(fn: fn, mCount: try int(t.m, env), n: try int(t.n, env), k: try int(t.k, env),
+                                         a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
+                                         aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
+                                         b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
+                                         ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
+                                         c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
+                                         strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) },
+                                         epilogue: try t.epilogue.map { e in
+                                             TileMatmulEmitter.Epilogue(
+                                                 scale: try e.scale.map { m.gep(try buffer($0, env), try int(e.scaleOffset, env)) },
+                                                 shift: try e.shift.map { m.gep(try buffer($0, env), try int(e.shiftOffset, env)) },
+                                                 activation: e.activation)
+                                         }, perTile: perTile)
+                    }
+                    if let hookError { throw hookError }
                 }
             }
         }

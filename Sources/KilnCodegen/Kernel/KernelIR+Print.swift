@@ -58,6 +58,11 @@ extension KernelProgram: CustomStringConvertible {
                 if let a = e.activation { parts.append("then \(a.rawValue)") }
                 out += " epilogue {\(parts.joined(separator: " "))}"
             }
+            if !t.perTile.isEmpty {
+                out += " per tile %tile of %tiles {\n"
+                for st in t.perTile { printStmt(st, k, into: &out, indent: indent + "  ") }
+                out += "\(indent)}"
+            }
             out += "\n"
         }
     }

@@ -107,6 +107,10 @@ public struct TileMatmul: Hashable, Sendable {
     public var bPanelStride: KExpr?
     /// Applied to each element of C as it is finally stored (see `TileEpilogue`).
     public var epilogue: TileEpilogue?
+    /// Run before each row-tile call, with the number of tiles called so far in this matmul
+    /// bound to the integer variable `tile` and the number of calls one K block makes to `tiles`. Kernels use it to spread prefetches of the next
+    /// chunk's operands thinly over a long matmul: issued in bursts, most of them were lost.
+    public var perTile: [KStmt] = []
 
     public init(m: KExpr, n: KExpr, k: KExpr, a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr = 1,
                 b: Int, bOffset: KExpr, ldb: KExpr, c: Int, cOffset: KExpr, ldc: KExpr, accumulate: Bool, bPanelStride: KExpr? = nil,

@@ -12,6 +12,8 @@ final class TileMatmulEmitter {
     let m: Module
     let tile: GemmTile
     var rowKernels: [String: LLVMValueRef] = [:]
+    /// The call being emitted's per-tile statements (`TileMatmul.perTile`), emitted before each row-tile call.
+    private var perTile: (() -> Void)?
 
     init(m: Module) {
         self.m = m
@@ -71,7 +73,9 @@ final class TileMatmulEmitter {
     func emitCall(fn: LLVMValueRef, mCount: LLVMValueRef, n: LLVMValueRef, k: LLVMValueRef,
                   a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
                   c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanelStride: LLVMValueRef? = nil,
-                  epilogue: Epilogue? = nil) {
+                  epilogue: Epilogue? = nil, perTile: ((LLVMValueRef) -> Void)? = nil) {
+        self.perTile = perTile.map { hook in { hook(self.tileCalls(mCount: mCount, n: n)) } }
+        defer { self.perTile = nil }
         let bld = m.builder
         let nr = tile.nr
         let full = family(strides: strides, accumulate: accumulate, epilogue: epilogue?.shape, widths: nil)
@@ -183,6 +187,7 @@ final class TileMatmulEmitter {
             let call = { (i: LLVMValueRef) in
                 let aPtr = self.m.gep(a, LLVMBuildMul(bld, i, aRow, "")!)
                 let cPtr = self.m.gep(c, LLVMBuildMul(bld, i, ldc, "")!)
+                self.perTile?()
                 _ = self.m.call(kernels[index], [k, aPtr, aRow, aCol, b, ldb, cPtr, ldc, nValid, scale, shift])
                 return LLVMBuildAdd(bld, i, self.m.int(rows), "")!
             }
@@ -220,6 +225,21 @@ final class TileMatmulEmitter {
                 i0 = merged
             }
         }
+    }
+
+    /// How many row-tile calls a single-K-block matmul makes: column panels times the tiles
+    /// `emitRowTiles` cuts M into (full MR tiles, then at most one of each smaller height).
+    func tileCalls(mCount: LLVMValueRef, n: LLVMValueRef) -> LLVMValueRef {
+        let bld = m.builder
+        let panels = LLVMBuildSDiv(bld, LLVMBuildAdd(bld, n, m.int(tile.nr - 1), "")!, m.int(tile.nr), "")!
+        var rows = LLVMBuildSDiv(bld, mCount, m.int(tile.mr), "")!
+        var rest = LLVMBuildSRem(bld, mCount, m.int(tile.mr), "")!
+        for h in heights.dropFirst() {
+            let fits = LLVMBuildICmp(bld, LLVMIntSGE, rest, m.int(h), "")!
+            rows = LLVMBuildAdd(bld, rows, LLVMBuildZExt(bld, fits, m.i64, "")!, "")!
+            rest = LLVMBuildSelect(bld, fits, LLVMBuildSub(bld, rest, m.int(h), "")!, rest, "")!
+        }
+        return LLVMBuildMul(bld, panels, rows, "")!
     }
 
     /// B blocks of at least this many bytes are taken to come from L3 (`streamsB`).

@@ -11,7 +11,9 @@ struct MatrixSlice {
 /// micro-kernel (`KStmt.matmul`). Used by the per-chunk linear-attention kernels, whose
 /// operands are small tiles in per-(batch, head) scratch that is still in L1/L2.
 func tileMatmul(_ tag: String, m: KExpr, n: KExpr, k: KExpr, a: MatrixSlice, b: MatrixSlice, c: MatrixSlice,
-                 accumulate: Bool) -> [KStmt] {
-    [.matmul(TileMatmul(m: m, n: n, k: k, a: a.buffer, aOffset: a.offset, aRowStride: a.ld, aColStride: a.colStride, b: b.buffer, bOffset: b.offset,
-                        ldb: b.ld, c: c.buffer, cOffset: c.offset, ldc: c.ld, accumulate: accumulate))]
+                 accumulate: Bool, perTile: [KStmt] = []) -> [KStmt] {
+    var t = TileMatmul(m: m, n: n, k: k, a: a.buffer, aOffset: a.offset, aRowStride: a.ld, aColStride: a.colStride, b: b.buffer, bOffset: b.offset,
+                       ldb: b.ld, c: c.buffer, cOffset: c.offset, ldc: c.ld, accumulate: accumulate)
+    t.perTile = perTile
+    return [.matmul(t)]
 }

@@ -192,8 +192,12 @@ extension LowerContext {
                 ]),
             ]))
         }
+        // The state update is the chunk's longest matmul: it also prefetches the next chunk's rows
+        // again, a few lines per tile (see `spreadNextChunkPrefetch`).
+        let nextRows: [(buffer: Int, width: Int)] = (p.gate == .key ? [(p.g!, dk)] : []) + [(p.q, dk), (p.k, dk), (p.val, dv)]
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
-                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), accumulate: true)
+                            b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), accumulate: true,
+                            perTile: spreadNextChunkPrefetch(p, nextRows))
         return body
     }
 
@@ -213,6 +217,27 @@ extension LowerContext {
         var body = [lines(p.dk, [p.q, p.k], false), lines(p.dv, [p.val], false)]
         if p.gate != .key, p.o >= 0 { body.append(lines(p.dv, [p.o], true)) }
         return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), body)]
+    }
+
+    /// Per-tile statements of a long matmul (`TileMatmul.perTile`) that prefetch the next chunk's
+    /// rows of `operands` ([B,T,H,width]) a few lines per tile, spread evenly over its tiles.
+    /// The row loops' prefetches come in bursts (24-32 lines per row), and on a Zen 3 a burst
+    /// loses most of its lines (Benchmarks/results/session11/prefetch-bursts.c: a load phase took
+    /// 15.3 ms after bursts, 7.4 ms after the same lines spread thinly). Issuing every line again
+    /// here, 4-8 per tile of the state update, made the forward 5-7% faster for gates key,
+    /// scalar and none at 1 and 2 threads (`kiln run --ab-env`, 40-60 alternating rounds); the
+    /// row loops keep theirs (without them it was only 1-2% faster).
+    func spreadNextChunkPrefetch(_ p: ChunkwisePlan, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
+        let lines = (operands.map(\.width).max()! + 15) / 16, slots = p.chunk * lines
+        let first: KExpr = v("tile") * .int(slots) / v("tiles"), end: KExpr = (v("tile") + 1) * .int(slots) / v("tiles")
+        return [.loop("s", end - first, parallel: false, [
+            .letInt("x", first + v("s")),
+            .letInt("r", v("x") / .int(lines)),
+            .letInt("l", v("x") % .int(lines)),
+            .ifThen(.and(.ilt(v("x"), .int(slots)), .ilt(v("c0") + .int(p.chunk) + v("r"), .int(p.tl))), operands.map { op in
+                .ifThen(.ilt(v("l"), .int((op.width + 15) / 16)), [.prefetch(op.buffer, p.at(.int(p.chunk) + v("r"), op.width) + v("l") * 16, write: false)])
+            }),
+        ])]
     }
 
     /// Prefetches row `row` of the next chunk's per-key gates G, from the gather loop. G is the
