@@ -26,7 +26,9 @@ struct RunCommand: ParsableCommand {
         (a scalar result is its own loss), so the output cotangent is y, and the gradient of
         every parameter (the results are the loss, then the gradients). --profile prints the
         median time of every kernel and GEMM call (over --repeat runs, at least 5) with its
-        share of the total, and a summary per op.
+        share of the total, and a summary per op. --ab-env KEY=VALUE compiles the model a second
+        time with KEY=VALUE in the environment and times both in alternating rounds, for codegen
+        experiments that read it (on a shared machine, separate runs cannot resolve a 5% change).
         """
     )
 
@@ -67,6 +69,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the median time of each kernel and GEMM call, and a summary per op (compiled and unfused executors).")
     var profile = false
 
+    @Option(name: .customLong("ab-env"), help: ArgumentHelp(
+        "Also compile with KEY=VALUE in the environment and time both builds in alternating rounds (--repeat, default 20).",
+        discussion: "For codegen experiments that read an environment variable while lowering."))
+    var abEnv: String?
+
     func validate() throws {
         if noPasses && !passOptions.isEmpty { throw ValidationError("--pass-option configures the pass pipeline; it does not apply with --no-passes") }
         if profile && (interpret || fp64) { throw ValidationError("--profile times compiled kernels; it does not apply to --interpret") }
@@ -75,6 +82,10 @@ struct RunCommand: ParsableCommand {
         }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if repeatCount < 1 || repeatCount > 100_000 { throw ValidationError("--repeat must be between 1 and 100000") }
+        if abEnv != nil && (interpret || fp64) { throw ValidationError("--ab-env compares two compiled builds; it does not apply to --interpret") }
+        if let abEnv {
+            do { _ = try ABExperiment(parsing: abEnv) } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() throws {
@@ -122,6 +133,11 @@ struct RunCommand: ParsableCommand {
                     cpu.append(threadCPUSeconds() - cpuStart)
                 }
                 results = out
+                if let abEnv {
+                    let experiment = try ABExperiment(parsing: abEnv)
+                    let b = try experiment.compileVariant(g, kind: kind, threads: threads)
+                    note(try experiment.compare(exe, b, inputs: bound.values, rounds: repeatCount > 1 ? repeatCount : 20))
+                }
                 if profile { printProfile(try exe.profileSteps(bound.values, repeats: max(repeatCount, 5))) }
                 if repeatCount > 1 { times.removeFirst(); cpu.removeFirst() }
                 let median = times.sorted()[times.count / 2]

@@ -130,6 +130,22 @@ final class CLIProcessTests: XCTestCase {
         XCTAssertTrue(both.stderr.contains("does not apply with --no-passes"), both.stderr)
     }
 
+    /// `kiln run --ab-env` compiles a second build and times both; with a variable no codegen
+    /// reads, the two builds are the same code and must give identical results.
+    func testRunABEnvironmentExperiment() throws {
+        let r = try kiln(["run", "ffn-block", "--shape", "1x16x512", "--threads", "1", "--repeat", "4", "--ab-env", "KILN_AB_TEST_UNUSED=1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("A/B KILN_AB_TEST_UNUSED=1 over 4 alternating rounds"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("B (KILN_AB_TEST_UNUSED=1)  median"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("results differ by at most 0\n") || r.stderr.hasSuffix("results differ by at most 0"), r.stderr)
+        let malformed = try kiln(["run", "ffn-block", "--shape", "1x16x512", "--ab-env", "=1"])
+        XCTAssertNotEqual(malformed.status, 0)
+        XCTAssertTrue(malformed.stderr.contains("expected KEY=VALUE"), malformed.stderr)
+        let interpreted = try kiln(["run", "ffn-block", "--shape", "1x16x512", "--interpret", "--ab-env", "X=1"])
+        XCTAssertNotEqual(interpreted.status, 0)
+        XCTAssertTrue(interpreted.stderr.contains("does not apply to --interpret"), interpreted.stderr)
+    }
+
     func testDumpPrintsParseableIR() throws {
         let r = try kiln(["dump", "resnet-basic-block", "--shape", "1x8x8x64"])
         XCTAssertEqual(r.status, 0, r.stderr)
