@@ -219,23 +219,26 @@ extension LowerContext {
         return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), body)]
     }
 
-    /// Per-tile statements of a long matmul (`TileMatmul.perTile`) that prefetch the next chunk's
-    /// rows of `operands` ([B,T,H,width]) a few lines per tile, spread evenly over its tiles.
+    /// Per-tile statements of a long matmul (`TileMatmul.perTile`) that prefetch the rows of
+    /// `operands` ([B,T,H,width]) of the chunk `chunksAhead` chunks away (before this one, if
+    /// negative), a few lines per tile, spread evenly over its tiles.
     /// The row loops' prefetches come in bursts (24-32 lines per row), and on a Zen 3 a burst
     /// loses most of its lines (Benchmarks/results/session11/prefetch-bursts.c: a load phase took
     /// 15.3 ms after bursts, 7.4 ms after the same lines spread thinly). Issuing every line again
     /// here, 4-8 per tile of the state update, made the forward 5-7% faster for gates key,
     /// scalar and none at 1 and 2 threads (`kiln run --ab-env`, 40-60 alternating rounds); the
     /// row loops keep theirs (without them it was only 1-2% faster).
-    func spreadNextChunkPrefetch(_ p: ChunkwisePlan, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
+    func spreadNextChunkPrefetch(_ p: ChunkwisePlan, _ operands: [(buffer: Int, width: Int)], chunksAhead: Int = 1) -> [KStmt] {
         let lines = (operands.map(\.width).max()! + 15) / 16, slots = p.chunk * lines
         let first: KExpr = v("tile") * .int(slots) / v("tiles"), end: KExpr = (v("tile") + 1) * .int(slots) / v("tiles")
+        let target: KExpr = .int(chunksAhead * p.chunk) + v("r")
+        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
         return [.loop("s", end - first, parallel: false, [
             .letInt("x", first + v("s")),
             .letInt("r", v("x") / .int(lines)),
             .letInt("l", v("x") % .int(lines)),
-            .ifThen(.and(.ilt(v("x"), .int(slots)), .ilt(v("c0") + .int(p.chunk) + v("r"), .int(p.tl))), operands.map { op in
-                .ifThen(.ilt(v("l"), .int((op.width + 15) / 16)), [.prefetch(op.buffer, p.at(.int(p.chunk) + v("r"), op.width) + v("l") * 16, write: false)])
+            .ifThen(.and(.ilt(v("x"), .int(slots)), exists), operands.map { op in
+                .ifThen(.ilt(v("l"), .int((op.width + 15) / 16)), [.prefetch(op.buffer, p.at(target, op.width) + v("l") * 16, write: false)])
             }),
         ])]
     }
