@@ -107,9 +107,9 @@ public struct TileMatmul: Hashable, Sendable {
     public var bPanelStride: KExpr?
     /// Applied to each element of C as it is finally stored (see `TileEpilogue`).
     public var epilogue: TileEpilogue?
-    /// Run before each row-tile call, with the number of tiles called so far in this matmul
-    /// bound to the integer variable `tile` and the number of calls one K block makes to `tiles`. Kernels use it to spread prefetches of the next
-    /// chunk's operands thinly over a long matmul: issued in bursts, most of them were lost.
+    /// Run before each row-tile call, with the integer variable `tile` bound to the calls made so
+    /// far in this matmul and `tiles` to the calls one K block makes. Kernels use it to spread
+    /// prefetches of the next chunk's operands thinly over a long matmul (in bursts, most are lost).
     public var perTile: [KStmt] = []
 
     public init(m: KExpr, n: KExpr, k: KExpr, a: Int, aOffset: KExpr, aRowStride: KExpr, aColStride: KExpr = 1,

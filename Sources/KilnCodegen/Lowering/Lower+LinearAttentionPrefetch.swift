@@ -35,7 +35,7 @@ extension LowerContext {
         let lines = (operands.map(\.width).max()! + 15) / 16, slots = p.chunk * lines
         let first: KExpr = v("tile") * .int(slots) / v("tiles"), end: KExpr = (v("tile") + 1) * .int(slots) / v("tiles")
         let target: KExpr = .int(chunksAhead * p.chunk) + v("r")
-        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
+        let exists = chunkRowExists(p, target, chunksAhead: chunksAhead)
         return [.loop("s", end - first, parallel: false, [
             .letInt("x", first + v("s")),
             .letInt("r", v("x") / .int(lines)),
@@ -61,9 +61,14 @@ extension LowerContext {
     /// `prefetchNextChunkRow`.
     func prefetchChunkRow(_ p: ChunkwisePlan, row: KExpr, chunksAhead: Int, _ operands: [(buffer: Int, width: Int)]) -> [KStmt] {
         let target: KExpr = .int(chunksAhead * p.chunk) + row
-        let exists: KCond = chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
-        return [.ifThen(exists, operands.map { op in
+        return [.ifThen(chunkRowExists(p, target, chunksAhead: chunksAhead), operands.map { op in
             .loop("l", .int((op.width + 15) / 16), parallel: false, [.prefetch(op.buffer, p.at(target, op.width) + v("l") * 16, write: false)])
         })]
+    }
+
+    /// Whether row `target` (relative to this chunk's first, c0) is inside the sequence; only the
+    /// end that `chunksAhead` moves toward needs checking.
+    func chunkRowExists(_ p: ChunkwisePlan, _ target: KExpr, chunksAhead: Int) -> KCond {
+        chunksAhead > 0 ? .ilt(v("c0") + target, .int(p.tl)) : .ilt(.int(-1), v("c0") + target)
     }
 }
