@@ -35,7 +35,9 @@ struct ABExperiment {
     }
 
     /// Times `a` and `b` in `rounds` alternating rounds (AB, then BA, so neither always runs
-    /// second) after one warm-up each, and checks that their results agree.
+    /// second) after one warm-up each, and checks that their results agree. A round times the
+    /// kernels alone (`timeSteps`): copying the inputs into the arena and the results out took
+    /// about a quarter of a whole `run` of a linear-attention layer and diluted the ratio.
     func compare(_ a: Executable, _ b: Executable, inputs: [String: HostTensor], rounds: Int) throws -> String {
         let ra = try a.run(inputs), rb = try b.run(inputs)
         var worst = 0.0
@@ -46,11 +48,7 @@ struct ABExperiment {
             }
         }
         var ta: [Double] = [], tb: [Double] = []
-        func time(_ e: Executable) throws -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try e.run(inputs)
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        }
+        func time(_ e: Executable) throws -> Double { try e.timeSteps(inputs, repeats: 1)[0] * 1e3 }
         for r in 0..<rounds {
             if r % 2 == 0 { ta.append(try time(a)); tb.append(try time(b)) } else { tb.append(try time(b)); ta.append(try time(a)) }
         }
@@ -58,7 +56,7 @@ struct ABExperiment {
         let ratios = zip(ta, tb).map { $1 / $0 }.sorted()
         let quartiles = (ratios[ratios.count / 4], ratios[(3 * ratios.count) / 4])
         return String(format: """
-            A/B %@=%@ over %d alternating rounds:
+            A/B %@=%@ over %d alternating rounds (kernels only, inputs already in place):
               A (environment as is)  median %.3f ms, min %.3f ms
               B (%@=%@)  median %.3f ms, min %.3f ms
               B/A per round: median %.3f (quartiles %.3f-%.3f); results differ by at most %.3g
