@@ -84,7 +84,8 @@ extension TileMatmulEmitter {
             }
         }
         let next = LLVMBuildAdd(bld, p, m.int(1), "")!
-        LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, next, k, "")!, loop, store)
+        let latch = LLVMBuildCondBr(bld, LLVMBuildICmp(bld, LLVMIntSLT, next, k, "")!, loop, store)!
+        LoopHints.unroll(latch, count: LoopHints.rowKernelUnroll, context: m.context)
         var pv: [LLVMValueRef?] = [m.int(0), next], pb: [LLVMBasicBlockRef?] = [entry, loop]
         LLVMAddIncoming(p, &pv, &pb, 2)
         for (i, (phi, value)) in zip(phis, acc).enumerated() {
