@@ -64,6 +64,21 @@ final class ChunkwiseKernelTests: XCTestCase {
         guard HostTarget.host.features.contains("+avx2") else { throw XCTSkip("this CPU has no AVX2") }
         for gate in LinearAttentionGate.allCases { try compare(gate, Case(c: 32, t: 70, dk: 40, dv: 24), seed: 4, target: .avx2) }
     }
+
+    /// Per-key-gate scores take one matmul over the chunk when its gates decay by at most
+    /// `keyGateOneMatmulRange`, else the sub-chunk form. At g = −1.85 every full 32-row chunk
+    /// decays by 59.2 (one matmul, factors up to e^59); at g = −1.9 by 60.8 (sub-chunks), while the
+    /// last, 16-row chunk decays by 30.4 and takes the matmul: both forms in one run.
+    func testKeyGateScoresOnBothSidesOfTheOneMatmulRange() throws {
+        let s = Case(c: 32, t: 80, dk: 32, dv: 16)
+        for gv in [-1.85, -1.9] { try compare(.key, s, seed: 12, gateValue: gv) }
+        if HostTarget.host.features.contains("+avx2") { try compare(.key, s, seed: 13, gateValue: -1.9, target: .avx2) }
+        // The forward kernel carries the guard and both forms.
+        let types = ChunkwiseLinearAttentionTests.inputs(.key, s, seed: 12).types
+        let printed = "\(try Lowering.lower(try function(.key, s, chunk: s.c, types: types)))"
+        XCTAssertTrue(printed.contains("var %oneMatmul"), printed)
+        XCTAssertTrue(printed.contains("la.kinv") && printed.contains("la.diagW"), printed)
+    }
 }
 
 /// The compiled chunkwise backward against the fp64 interpreter's reverse recurrence.

@@ -171,7 +171,7 @@ extension LowerContext {
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
-        body += p.gate == .key ? keyGateScores(p, qa: nil, kt: kt, am: am, cum: cum, steps: steps, prefetch: true)
+        body += p.gate == .key ? keyGateScoresGuarded(p, qg: qg, kd: kd, kt: kt, am: am, cum: cum, eq: eq, steps: steps!)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += causalScoresTimes(p, am: am, b: vRows, c: oRows)
@@ -264,7 +264,8 @@ extension LowerContext {
     /// rows of Q are read in place and scaled here (the forward: no scaled copy of Q). The off-diagonal
     /// B operand is built straight from K and B row by row (no transposed copies: those strided
     /// copies cost ~15% of the GLA forward), so `kt` is not read. With `prefetch`, each diagonal row
-    /// also prefetches a row of the next chunk's operands (see `prefetchNextChunkRow`).
+    /// also prefetches a row of the next chunk's operands (see `prefetchNextChunkRow`). The forward
+    /// takes this form only for chunks with strong gates (`keyGateScoresGuarded`).
     mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int?, kt: Int, am: Int, cum: Int, steps: Int? = nil, prefetch: Bool = false) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = p.sub
