@@ -122,4 +122,10 @@ final class ChunkwiseBackwardKernelTests: XCTestCase {
             for gv in [-30.0, 0.0] { try compare(gate, Case(c: 32, t: 80, dk: 32, dv: 16), seed: 3, gateValue: gv) }
         }
     }
+
+    /// The backward of both forms of the per-key-gate scores (see the forward's test of the same
+    /// name): g = −1.85 takes the one-matmul form in every chunk, g = −1.9 in the last one only.
+    func testKeyGateScoresOnBothSidesOfTheOneMatmulRange() throws {
+        for gv in [-1.85, -1.9] { try compare(.key, Case(c: 32, t: 80, dk: 32, dv: 16), seed: 14, gateValue: gv) }
+    }
 }

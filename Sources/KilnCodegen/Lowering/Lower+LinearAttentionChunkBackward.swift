@@ -28,7 +28,11 @@ extension LowerContext {
         ])] + prefetchChunkRow(p, row: v("i"), chunksAhead: -1, ahead)))
         body.append(.transpose(TileTranspose(rows: v("n"), cols: .int(dv), src: s.dor, srcOffset: vtB, srcLd: .int(dv),
                                              dst: s.dot, dstOffset: vtB, dstLd: .int(c))))
-        body += p.gate == .key ? keyGateScores(p, qa: nil, kt: s.kt, am: s.am, cum: s.cum, steps: s.steps)
+        // Per-key gates: the forward's two forms of the scores, chosen per chunk, and their backward below.
+        let kinv = p.gate == .key ? temp("la.bkinv", elements: p.bsz * p.h * c * dk) : -1
+        body += p.gate == .key ? keyGateOneMatmulGuard(p, cum: s.cum)
+                                 + keyGateScoresGuarded(p, qg: s.qg, kd: s.kd, kt: s.kt, am: s.am, cum: s.cum, eq: s.eq, steps: s.steps,
+                                                        kinv: kinv, prefetch: false)
                                : plainScores(p, qa: s.qa, kt: s.kt, am: s.am, cumAt: cumAt)
         // dV = Aᵀ dO + Kd dS.
         body += tileMatmul("dva", m: v("n"), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: s.am, offset: aB, ld: 1, colStride: .int(c)),
@@ -46,7 +50,7 @@ extension LowerContext {
                 .store(s.db, dbAt(v("i")), fadd(.load(s.db, dbAt(v("i"))), fmul(.load(gr.dq, p.at(v("i"), dk) + v("d")), .load(p.q, p.at(v("i"), dk) + v("d"))))),
             ])]))
         }
-        body += p.gate == .key ? keyGateIntraBackward(p, s, gr) : plainIntraBackward(p, s, gr, cumAt: cumAt, accumulateDq: true)
+        body += p.gate == .key ? keyGateIntraBackwardGuarded(p, s, gr, kinv: kinv) : plainIntraBackward(p, s, gr, cumAt: cumAt, accumulateDq: true)
         // Inter-chunk dK = (V dSᵀ) ⊙ e^{b_C − B}, with dSᵀ transposed once per chunk (it is also
         // read below, and reading dS down a column gathers).
         body.append(.transpose(TileTranspose(rows: .int(dk), cols: .int(dv), src: ds, srcOffset: sb, srcLd: .int(dv),

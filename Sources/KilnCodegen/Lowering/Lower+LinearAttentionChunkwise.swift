@@ -171,7 +171,9 @@ extension LowerContext {
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
                             b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false)
         // Scores A (n x n), causal and decayed.
-        body += p.gate == .key ? keyGateScoresGuarded(p, qg: qg, kd: kd, kt: kt, am: am, cum: cum, eq: eq, steps: steps!)
+        body += p.gate == .key ? keyGateOneMatmulGuard(p, cum: cum)
+                                 + keyGateScoresGuarded(p, qg: qg, kd: kd, kt: kt, am: am, cum: cum, eq: eq, steps: steps!,
+                                                        kinv: temp("la.kinv", elements: p.bsz * p.h * c * dk), prefetch: true)
                                : plainScores(p, qa: qa, kt: kt, am: am, cumAt: cumAt)
         // O += A V.
         body += causalScoresTimes(p, am: am, b: vRows, c: oRows)
