@@ -42,9 +42,14 @@ extension LowerContext {
                 .loop("d", .int(dk), parallel: false, [.store(kinv, rowAt, fdiv(.load(kd, rowAt), .load(eq, lastAt)))]),
             ] + (prefetch ? prefetchNextChunkRow(p, row: v("i")) : [])),
             .transpose(TileTranspose(rows: v("n"), cols: .int(dk), src: kinv, srcOffset: qB, srcLd: .int(dk), dst: kt, dstOffset: kB, dstLd: .int(c))),
-        ] + tileMatmul("qk", m: v("n"), n: v("n"), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
-                       b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB, ld: .int(c)),
-                       accumulate: false) + [
+        ] + [
+            // In 16-row blocks whose columns stop at the diagonal (as `causalScoresTimes`).
+            .loop("rb", (v("n") + 15) / 16, parallel: false, [
+                .letInt("r0", v("rb") * 16),
+                .letInt("nr", .iop(.min, .int(16), v("n") - v("r0"))),
+            ] + tileMatmul("qk", m: v("nr"), n: v("r0") + v("nr"), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB + v("r0") * .int(dk), ld: .int(dk)),
+                           b: MatrixSlice(buffer: kt, offset: kB, ld: .int(c)), c: MatrixSlice(buffer: am, offset: aB + v("r0") * .int(c), ld: .int(c)),
+                           accumulate: false)),
             .loop("i", v("n"), parallel: false, [
                 .loop("j1", v("n") - v("i") - 1, parallel: false, [.store(am, aB + v("i") * .int(c) + v("i") + 1 + v("j1"), .float(0))]),
             ]),
