@@ -168,8 +168,13 @@ extension LowerContext {
             .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
         ] + (p.gate == .key ? prefetchNextChunkGateRow(p, row: v("i")) : prefetchNextChunkRow(p, row: v("i")))))
         // O = Qg S (inter-chunk part).
+        // The next chunk's rows are prefetched again, a few lines per tile, over the chunk's two
+        // long matmuls: the first operands (G, Q; for the other gates Q, K) over this one, the rest
+        // over the state update (see `spreadNextChunkPrefetch`).
+        let nextRows: [(buffer: Int, width: Int)] = (p.gate == .key ? [(p.g!, dk)] : []) + [(p.q, dk), (p.k, dk), (p.val, dv)]
         body += tileMatmul("os", m: v("n"), n: .int(dv), k: .int(dk), a: MatrixSlice(buffer: qg, offset: qB, ld: .int(dk)),
-                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false)
+                            b: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), c: oRows, accumulate: false,
+                            perTile: spreadNextChunkPrefetch(p, Array(nextRows.prefix(2))))
         // Scores A (n x n), causal and decayed.
         body += p.gate == .key ? keyGateOneMatmulGuard(p, cum: cum)
                                  + keyGateScoresGuarded(p, qg: qg, kd: kd, kt: kt, am: am, cum: cum, eq: eq, steps: steps!,
@@ -194,12 +199,9 @@ extension LowerContext {
                 ]),
             ]))
         }
-        // The state update is the chunk's longest matmul: it also prefetches the next chunk's rows
-        // again, a few lines per tile (see `spreadNextChunkPrefetch`).
-        let nextRows: [(buffer: Int, width: Int)] = (p.gate == .key ? [(p.g!, dk)] : []) + [(p.q, dk), (p.k, dk), (p.val, dv)]
         body += tileMatmul("kv", m: .int(dk), n: .int(dv), k: v("n"), a: MatrixSlice(buffer: kd, offset: qB, ld: 1, colStride: .int(dk)),
                             b: vRows, c: MatrixSlice(buffer: p.state, offset: sb, ld: .int(p.ldS)), accumulate: true,
-                            perTile: spreadNextChunkPrefetch(p, nextRows))
+                            perTile: spreadNextChunkPrefetch(p, Array(nextRows.dropFirst(2))))
         return body
     }
 

@@ -30,7 +30,11 @@ extension LowerContext {
     /// 15.3 ms after bursts, 7.4 ms after the same lines spread thinly). Issuing every line again
     /// here, 4-8 per tile of the state update, made the forward 5-7% faster for gates key,
     /// scalar and none at 1 and 2 threads (`kiln run --ab-env`, 40-60 alternating rounds); the
-    /// row loops keep theirs (without them it was only 1-2% faster).
+    /// row loops keep theirs (without them it was only 1-2% faster). The forward splits its lines
+    /// over the inter-chunk output and the state update: all of them in the state update alone
+    /// crowded the misses into a quarter of the chunk, and at T = 64k (operands from DRAM, not L3)
+    /// 12% of the GLA forward stalled on its prefetches. Split, T = 64k: GLA 0.927, RetNet 0.932,
+    /// linear 0.953 (2 threads); T = 4k within 1.5%.
     func spreadNextChunkPrefetch(_ p: ChunkwisePlan, _ operands: [(buffer: Int, width: Int)], chunksAhead: Int = 1) -> [KStmt] {
         let lines = (operands.map(\.width).max()! + 15) / 16, slots = p.chunk * lines
         let first: KExpr = v("tile") * .int(slots) / v("tiles"), end: KExpr = (v("tile") + 1) * .int(slots) / v("tiles")
