@@ -35,6 +35,34 @@ final class LinearAttentionBenchTests: XCTestCase {
         XCTAssertTrue(BenchSuites.names.contains("gla"))
     }
 
+    /// Chunkwise records above the shortest length carry time(T) / time(shortest) from paired
+    /// rounds; a 4x longer sequence takes longer, and by less than 16x.
+    func testLengthRatioFromPairedRounds() throws {
+        var bench = LinearAttentionBench(threads: 1)
+        bench.names = ["retnet"]
+        bench.seqLens = [64, 256]
+        bench.heads = 2
+        bench.dk = 32
+        bench.dv = 32
+        bench.sweep = [16]
+        bench.directions = ["forward"]
+        bench.minTime = 0
+        bench.lengthRatioRounds = 3
+        bench.includeParallel = false
+        bench.remeasureSgemm = false
+        let records = try bench.run(sgemmGflops: 100)
+        let long = records.filter { $0.variant == "chunkwise" && $0.seq_len == 256 }
+        XCTAssertFalse(long.isEmpty)
+        for r in long {
+            let ratio = try XCTUnwrap(r.length_ratio, "\(r)")
+            XCTAssertGreaterThan(ratio, 1, "\(r)")
+            XCTAssertLessThan(ratio, 16, "\(r)")
+        }
+        XCTAssertTrue(records.filter { $0.seq_len == 64 || $0.variant == "recurrent" }.allSatisfy { $0.length_ratio == nil })
+        bench.lengthRatioRounds = 0
+        XCTAssertTrue(try bench.run(sgemmGflops: 100).allSatisfy { $0.length_ratio == nil })
+    }
+
     /// The sweep is an option of `kiln bench` (the separate bench-linear-attention command is gone).
     func testKilnBenchSweepsChunks() throws {
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-la-bench-\(ProcessInfo.processInfo.processIdentifier).json").path

@@ -69,18 +69,21 @@ public struct BenchRecord: Codable, Hashable, Sendable {
     public var minMs: Double?
     /// Timed runs behind the median (warm-up excluded).
     public var runs: Int?
+    /// Linear attention: time over the same configuration at the run's shortest sequence
+    /// length, the median of paired alternating rounds (`PairedLengthRatio`).
+    public var lengthRatio: Double?
 
     enum CodingKeys: String, CodingKey {
         case name, direction, batch, threads, variant
         case medianMs = "median_ms", gflops, sgemmGflops = "sgemm_gflops", rooflineMs = "roofline_ms"
         case bandwidthGbps = "bandwidth_gbps", kernels, seqLen = "seq_len", chunk, peakBytes = "peak_bytes"
-        case ratio, minMs = "min_ms", runs
+        case ratio, minMs = "min_ms", runs, lengthRatio = "length_ratio"
     }
 
     public init(name: String, direction: BenchDirection, batch: Int, threads: Int, variant: BenchVariant,
                 medianMs: Double, gflops: Double, sgemmGflops: Double, rooflineMs: Double,
                 bandwidthGbps: Double? = nil, kernels: Int? = nil, seqLen: Int? = nil, chunk: Int? = nil,
-                peakBytes: Int? = nil, ratio: Double? = nil, minMs: Double? = nil, runs: Int? = nil) {
+                peakBytes: Int? = nil, ratio: Double? = nil, minMs: Double? = nil, runs: Int? = nil, lengthRatio: Double? = nil) {
         self.name = name
         self.direction = direction
         self.batch = batch
@@ -98,6 +101,7 @@ public struct BenchRecord: Codable, Hashable, Sendable {
         self.ratio = ratio
         self.minMs = minMs
         self.runs = runs
+        self.lengthRatio = lengthRatio
     }
 
     /// Identifies the configuration regardless of variant: records with equal keys are

@@ -59,12 +59,13 @@ public enum BenchTable {
         if !others.isEmpty {
             if !pairs.isEmpty { lines.append("") }
             lines.append(pad(["name", "direction", "batch", "thr", "T", "chunk", "variant", "median ms", "GF/s", "% sgemm",
-                              "roofline ms", "ratio"], widths: otherWidths))
+                              "roofline ms", "ratio", "T ratio"], widths: otherWidths))
             for r in others {
                 lines.append(pad([r.name, r.direction.rawValue, "\(r.batch)", "\(r.threads)", r.seqLen.map(String.init) ?? "-",
                                   r.chunk.map(String.init) ?? "-", r.variant.rawValue, ms(r.medianMs),
                                   String(format: "%.1f", r.gflops), String(format: "%.1f%%", 100 * r.fractionOfSgemm),
-                                  ms(r.rooflineMs), r.ratio.map { String(format: "%.2fx", $0) } ?? "-"],
+                                  ms(r.rooflineMs), r.ratio.map { String(format: "%.2fx", $0) } ?? "-",
+                                  r.lengthRatio.map { String(format: "%.1f", $0) } ?? "-"],
                                  widths: otherWidths))
             }
         }
@@ -73,7 +74,7 @@ public enum BenchTable {
 
     // Negative widths are left-aligned (text columns), positive right-aligned (numbers).
     static let pairWidths = [-20, -16, 5, 3, 10, 10, 7, 10, 8, 11, 8, 11]
-    static let otherWidths = [-20, -16, 5, 3, 6, 5, -10, 10, 8, 8, 11, 7]
+    static let otherWidths = [-20, -16, 5, 3, 6, 5, -10, 10, 8, 8, 11, 7, 8]
 
     static func ms(_ v: Double) -> String { String(format: v < 10 ? "%.3f" : v < 1000 ? "%.2f" : "%.0f", v) }
 

@@ -17,6 +17,9 @@ public struct LinearAttentionBenchRecord: Codable, Sendable {
     public var peak_bytes: Int
     /// Why a configuration was not run (then the timings are 0).
     public var skipped: String?
+    /// For chunkwise records above the run's shortest length: time(seq_len) / time(shortest),
+    /// the median of paired alternating rounds (`PairedLengthRatio`), not of the two medians.
+    public var length_ratio: Double?
 }
 
 /// `kiln bench` for linear attention (issue #6): gla, deltanet, retnet and linear at B=1, H=4,
@@ -43,6 +46,8 @@ public struct LinearAttentionBench {
     public var remeasureSgemm = true
     /// Minimum total time spent timing one configuration, seconds.
     public var minTime = 0.5
+    /// Rounds of the paired time(T) / time(shortest T) measurement of chunkwise records; 0 skips it.
+    public var lengthRatioRounds = 7
 
     public init(threads: Int) { self.threads = threads }
 
@@ -130,7 +135,10 @@ public struct LinearAttentionBench {
         var records: [LinearAttentionBenchRecord] = []
         let model = LinearAttentionCostModel(machine: machine, threads: threads)
         var sgemmGflops = initialSgemm
+        let shortest = seqLens.min() ?? 0
         for (name, gate) in Self.models where names.contains(name) {
+            // The shortest length's chunkwise executables, kept for the paired length ratios.
+            var shortSides: [String: PairedLengthRatio.Side] = [:]
             for t in seqLens {
                 for direction in directions {
                     if remeasureSgemm && !records.isEmpty { sgemmGflops = try Self.measureSgemm(threads: threads) }
@@ -149,8 +157,14 @@ public struct LinearAttentionBench {
                         if let why = skipReason(gate, t, chunk: c, backward: backward) {
                             r.skipped = why
                         } else {
-                            let outputs = try measure(&r, gate, t, chunk: c, backward: backward, flops: flops)
+                            let (outputs, side) = try measure(&r, gate, t, chunk: c, backward: backward, flops: flops)
                             if let reference { try Self.checkAgreement(outputs, reference, r) } else { reference = outputs }
+                            let pairKey = "\(direction) C\(c)"
+                            if variant == "chunkwise" && lengthRatioRounds > 0 {
+                                if t == shortest { shortSides[pairKey] = side } else if let short = shortSides[pairKey] {
+                                    r.length_ratio = try PairedLengthRatio(rounds: lengthRatioRounds).measure(long: side, short: short).median
+                                }
+                            }
                         }
                         progress(r)
                         records.append(r)
@@ -161,7 +175,7 @@ public struct LinearAttentionBench {
                                                        median_ms: 0, gflops: 0, sgemm_gflops: sgemmGflops, roofline_ms: 0,
                                                        seq_len: t, chunk: 0, peak_bytes: 0, skipped: parallelSkipReason(gate, t))
                     if p.skipped == nil {
-                        let outputs = try measure(&p, gate, t, chunk: backward ? nominalChunk : 0, backward: backward, flops: flops, parallel: true)
+                        let (outputs, _) = try measure(&p, gate, t, chunk: backward ? nominalChunk : 0, backward: backward, flops: flops, parallel: true)
                         p.chunk = 0
                         if let reference { try Self.checkAgreement(outputs, reference, p) }
                     }
@@ -193,9 +207,9 @@ public struct LinearAttentionBench {
         }
     }
 
-    /// Times one configuration into `r`; returns its outputs.
+    /// Times one configuration into `r`; returns its outputs and its executable with inputs.
     func measure(_ r: inout LinearAttentionBenchRecord, _ gate: LinearAttentionGate, _ t: Int, chunk: Int, backward: Bool, flops: Double,
-                 parallel: Bool = false) throws -> [HostTensor] {
+                 parallel: Bool = false) throws -> ([HostTensor], PairedLengthRatio.Side) {
         var f = try function(gate, t, chunk: chunk, backward: backward, parallel: parallel)
         // As the pipeline compiles a training step: the backward reads the forward's saved states.
         if backward { f = try ShareLinearAttentionStates().run(f, context: PassContext(threads: threads)).function }
@@ -212,6 +226,6 @@ public struct LinearAttentionBench {
         r.gflops = flops / seconds / 1e9
         r.roofline_ms = machine.roofline(flops: flops, bytes: Double(ioBytes), threads: threads) * 1e3
         r.peak_bytes = exe.peakArenaBytes
-        return outputs
+        return (outputs, PairedLengthRatio.Side(executable: exe, inputs: ins, seqLen: t))
     }
 }

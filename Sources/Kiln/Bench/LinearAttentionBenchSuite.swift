@@ -18,7 +18,7 @@ public struct LinearAttentionBenchSuite: BenchSuite {
         bench.directions = config.directions.map(\.rawValue)
         bench.machine = machine.model
         bench.remeasureSgemm = false
-        if config.quick { bench.sweep = [] }
+        if config.quick { bench.sweep = []; bench.lengthRatioRounds = 3 }
         if let chunks = config.chunks { bench.sweep = chunks }
         bench.includeRecurrent = config.includeRecurrent
         bench.includeParallel = config.includeParallel
@@ -29,7 +29,7 @@ public struct LinearAttentionBenchSuite: BenchSuite {
             BenchRecord(name: r.name, direction: BenchDirection(rawValue: r.direction) ?? .forward, batch: r.batch, threads: r.threads,
                         variant: BenchVariant(r.variant), medianMs: r.median_ms, gflops: r.gflops, sgemmGflops: r.sgemm_gflops,
                         rooflineMs: r.roofline_ms, bandwidthGbps: machine.bandwidthGBps, seqLen: r.seq_len, chunk: r.chunk,
-                        peakBytes: r.peak_bytes)
+                        peakBytes: r.peak_bytes, lengthRatio: r.length_ratio)
         }
     }
 }
