@@ -166,7 +166,7 @@ extension LowerContext {
             // Per-key gates build their B operand from K directly (keyGateScores).
             .loop("d", .int(p.gate == .key ? 0 : dk), parallel: false, [.store(kt, kB + v("d") * .int(c) + v("i"), .load(p.k, p.at(v("i"), dk) + v("d")))]),
             .loop("j", .int(dv), parallel: false, [.store(vc, p.scratch(c * dv) + v("i") * .int(dv) + v("j"), .load(p.val, p.at(v("i"), dv) + v("j")))]),
-        ] + (p.gate == .key ? prefetchNextChunkGateRow(p, row: v("i")) : prefetchNextChunkRow(p, row: v("i")))))
+        ] + (p.gate == .key ? prefetchNextChunkGateRow(p, row: v("i")) : prefetchNextChunkRow(p, row: v("i"), reads: false))))
         // O = Qg S (inter-chunk part).
         // The next chunk's rows are prefetched again, a few lines per tile, over the chunk's two
         // long matmuls: the first operands (G, Q; for the other gates Q, K) over this one, the rest
@@ -266,7 +266,8 @@ extension LowerContext {
     /// B operand is built straight from K and B row by row (no transposed copies: those strided
     /// copies cost ~15% of the GLA forward), so `kt` is not read. With `prefetch`, each diagonal row
     /// also prefetches a row of the next chunk's operands (see `prefetchNextChunkRow`). The forward
-    /// takes this form only for chunks with strong gates (`keyGateScoresGuarded`).
+    /// and the backward take this form only for chunks with strong gates (`keyGateScoresGuarded`,
+    /// `keyGateIntraBackwardGuarded`); weaker chunks take one matmul.
     mutating func keyGateScores(_ p: ChunkwisePlan, qa: Int?, kt: Int, am: Int, cum: Int, steps: Int? = nil, prefetch: Bool = false) -> [KStmt] {
         let (c, dk) = (p.chunk, p.dk)
         let sub = p.sub

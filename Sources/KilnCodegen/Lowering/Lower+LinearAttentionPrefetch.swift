@@ -11,13 +11,19 @@ extension LowerContext {
     /// overlap with work instead of queueing up in one burst. Per-key gates (whose prefetches sit
     /// in the shorter diagonal-row loop) leave O out: with it the GLA forward was 5–7% slower at
     /// 1 thread, the write-allocates competing with the reads for miss slots; RetNet was 2–3%
-    /// faster with it.
-    func prefetchNextChunkRow(_ p: ChunkwisePlan, row: KExpr) -> [KStmt] {
+    /// faster with it. `reads: false` leaves Q, K and V to the spread prefetches
+    /// (`spreadNextChunkPrefetch`) and keeps only O: the gather loop of gates none and scalar
+    /// issues these 32 lines per row in a burst at the start of each chunk, and at T = 64k
+    /// (operands from DRAM) a 2-thread profile of the linear forward spent 16% of the kernel
+    /// stalled on them (3% at T = 4k). With O alone, `kiln run --ab-env`: linear 0.902 (2
+    /// threads) and 0.854 (1) at 64k, 1.000 at 4k; RetNet 0.963 at 64k, 0.991 at 4k. Without O
+    /// too, the linear forward at 64k was 1.18x slower.
+    func prefetchNextChunkRow(_ p: ChunkwisePlan, row: KExpr, reads: Bool = true) -> [KStmt] {
         let next: KExpr = .int(p.chunk) + row
         let lines = { (width: Int, buffers: [Int], write: Bool) -> KStmt in
             .loop("l", .int((width + 15) / 16), parallel: false, buffers.map { .prefetch($0, p.at(next, width) + v("l") * 16, write: write) })
         }
-        var body = [lines(p.dk, [p.q, p.k], false), lines(p.dv, [p.val], false)]
+        var body = reads ? [lines(p.dk, [p.q, p.k], false), lines(p.dv, [p.val], false)] : []
         if p.gate != .key, p.o >= 0 { body.append(lines(p.dv, [p.o], true)) }
         return [.ifThen(.ilt(v("c0") + next, .int(p.tl)), body)]
     }
