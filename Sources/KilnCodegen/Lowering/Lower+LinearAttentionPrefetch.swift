@@ -35,8 +35,9 @@ extension LowerContext {
     /// loses most of its lines (Benchmarks/results/session11/prefetch-bursts.c: a load phase took
     /// 15.3 ms after bursts, 7.4 ms after the same lines spread thinly). Issuing every line again
     /// here, 4-8 per tile of the state update, made the forward 5-7% faster for gates key,
-    /// scalar and none at 1 and 2 threads (`kiln run --ab-env`, 40-60 alternating rounds); the
-    /// row loops keep theirs (without them it was only 1-2% faster). The forward splits its lines
+    /// scalar and none at 1 and 2 threads (`kiln run --ab-env`, 40-60 alternating rounds). The
+    /// key-gate row loops keep their read prefetches; the gather of gates none and scalar keeps
+    /// only O's (see `prefetchNextChunkRow`, `reads`). The forward splits its lines
     /// over the inter-chunk output and the state update: all of them in the state update alone
     /// crowded the misses into a quarter of the chunk, and at T = 64k (operands from DRAM, not L3)
     /// 12% of the GLA forward stalled on its prefetches. Split, T = 64k: GLA 0.927, RetNet 0.932,
