@@ -104,12 +104,16 @@ final class TileMatmulTests: XCTestCase {
             // Epilogues, with one K block and with several (applied once, after the last).
             Case(m: 20, n: 40, k: 24, packedB: true, epilogue: .relu6), Case(m: 13, n: 24, k: 300, epilogue: .gelu),
             Case(m: 9, n: 50, k: 140, accumulate: true, packedB: true, epilogue: .relu6),
-            // Row remainders of a 32-row linear-attention chunk (6-row tiles: 5 x 6 + 2; 14-row:
-            // 2 x 14 + 4) and of 9 rows with a transposed A.
+            // Row remainders of a 32-row linear-attention chunk (6-row tiles: 4 x 6 + 4 + 4, the
+            // last 8 rows split in two; 14-row: 2 x 14 + 4) and of 9 rows with a transposed A;
+            // 16 and 30 rows split the same way with 14-row tiles (14 + 2 -> 8 + 8).
             Case(m: 32, n: 128, k: 32, accumulate: true), Case(m: 9, n: 16, k: 5, transposedA: true),
+            Case(m: 16, n: 48, k: 20, packedB: true), Case(m: 30, n: 40, k: 12, accumulate: true),
             // B of 128 KiB or more: the next column panel is prefetched (packed, ragged K blocks;
             // unpacked with a ragged last panel).
             Case(m: 13, n: 160, k: 260, packedB: true), Case(m: 7, n: 150, k: 256, accumulate: true),
+            // A token group of the fused FFN: 128 rows (20 x 6 + 4 + 4), prefetches spread over the tiles.
+            Case(m: 128, n: 512, k: 128, accumulate: true, packedB: true),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }
