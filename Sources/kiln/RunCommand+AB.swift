@@ -21,9 +21,11 @@ struct ABExperiment {
         }
     }
 
-    /// Compiles `function` a second time with KEY=VALUE set (the previous value is restored
-    /// afterwards). The compile cache is emptied first, or the second compile would be a hit.
-    func compileVariant(_ function: Function, kind: ExecutorKind, threads: Int?) throws -> Executable {
+    /// Compiles the function that `prepare` returns (the traced graph, through the pass pipeline
+    /// when the run uses it) with KEY=VALUE set: both the passes and the codegen see it. The
+    /// previous value is restored afterwards. The compile cache is emptied first, or the second
+    /// compile would be a hit.
+    func compileVariant(kind: ExecutorKind, threads: Int?, prepare: () throws -> Function) throws -> Executable {
         let previous = ProcessInfo.processInfo.environment[key]
         CompileCache.shared.removeAll()
         setenv(key, value, 1)
@@ -31,7 +33,7 @@ struct ABExperiment {
             if let previous { setenv(key, previous, 1) } else { unsetenv(key) }
             CompileCache.shared.removeAll()
         }
-        return try Executable(function, kind: kind, threads: threads)
+        return try Executable(try prepare(), kind: kind, threads: threads)
     }
 
     /// Times `a` and `b` in `rounds` alternating rounds (AB, then BA, so neither always runs

@@ -71,7 +71,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("ab-env"), help: ArgumentHelp(
         "Also compile with KEY=VALUE in the environment and time both builds in alternating rounds (--repeat, default 20).",
-        discussion: "For codegen experiments that read an environment variable while lowering."))
+        discussion: "For experiments that read an environment variable in the passes or while lowering: the passes run again for the second build."))
     var abEnv: String?
 
     func validate() throws {
@@ -116,9 +116,10 @@ struct RunCommand: ParsableCommand {
             } else {
                 let kind: ExecutorKind = unfused ? .unfused : .compiled
                 var g = f
-                if kind == .compiled && !noPasses {
-                    let r = try PassPipeline.all.run(f, context: PassContext(threads: threads ?? Executable.defaultThreads,
-                                                                             options: try parsePassOptions(passOptions)))
+                let passContext = PassContext(threads: threads ?? Executable.defaultThreads, options: try parsePassOptions(passOptions))
+                let usesPasses = kind == .compiled && !noPasses
+                if usesPasses {
+                    let r = try PassPipeline.all.run(f, context: passContext)
                     g = r.function
                     let fusedCount = g.nodes.filter { $0.op == .fused }.count
                     if fusedCount > 0 { note("fuse-residual-blocks: \(fusedCount) block\(fusedCount == 1 ? "" : "s") fused (kiln dump --after fuse-residual-blocks shows why)") }
@@ -135,7 +136,11 @@ struct RunCommand: ParsableCommand {
                 results = out
                 if let abEnv {
                     let experiment = try ABExperiment(parsing: abEnv)
-                    let b = try experiment.compileVariant(g, kind: kind, threads: threads)
+                    // The pass pipeline runs again inside the experiment's environment, so
+                    // experiments in passes (fusion schedules, chunk choices) take effect too.
+                    let b = try experiment.compileVariant(kind: kind, threads: threads) {
+                        usesPasses ? try PassPipeline.all.run(f, context: passContext).function : f
+                    }
                     note(try experiment.compare(exe, b, inputs: bound.values, rounds: repeatCount > 1 ? repeatCount : 20))
                 }
                 if profile { printProfile(try exe.profileSteps(bound.values, repeats: max(repeatCount, 5))) }
