@@ -64,6 +64,8 @@ final class FuseBlockBackwardTests: XCTestCase {
 
     func testConvNeXt() throws { try check("convnext-block", .f32(1, 9, 8, 96), kernels: 11, avx2: true) }
     func testConvNeXtBatchThreeOddRows() throws { try check("convnext-block", .f32(3, 7, 5, 96), kernels: 11) }
+    /// Wide enough that the 7x7 depthwise input gradient (the flipped kernel) runs register tiles.
+    func testConvNeXtDepthwiseRegisterTiles() throws { try check("convnext-block", .f32(1, 8, 19, 96), kernels: 11) }
     func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(3, 9, 7, 24), kernels: 29, avx2: true) }
     func testMobileNetV2BatchOne() throws { try check("mobilenetv2-block", .f32(1, 5, 11, 24), kernels: 29) }
 

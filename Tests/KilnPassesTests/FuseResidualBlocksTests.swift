@@ -98,6 +98,22 @@ final class FuseResidualBlocksTests: XCTestCase {
         try check(try zoo("mobilenetv2-block", .f32(1, 3, 2, 24)), blocks: 1, kernels: 1)
     }
 
+    /// Large depthwise kernels run their interior columns as register tiles of
+    /// `depthwiseTilePixels` pixels (`FusedRows+DepthwiseTile`): interiors of exactly one tile
+    /// (7x7 at width 14), a tile and a remainder (width 21; 5x5 at width 17), in rows near the
+    /// image edges and interior rows alike.
+    func testDepthwiseRegisterTiles() throws {
+        for width in [14, 21] {
+            let m = try zoo("convnext-block", .f32(1, 9, width, 96))
+            try check(m, blocks: 1, kernels: 1, avx2: true)
+            // The tiles' accumulators are kernel variables (`var %acc`); one-pixel columns have none.
+            let kernels = "\(try Executable(try fused(m.function), kind: .compiled, threads: 1).program)"
+            XCTAssertTrue(kernels.contains("var %acc"), "width \(width): register tiles in the fused kernel")
+        }
+        let m = try trace(ConvNeXtBlock(channels: 48, kernel: 5, expansion: 3), input: .f32(2, 6, 17, 48), name: "convnext_5x5_tiles", seed: 6)
+        try check(m, blocks: 1, kernels: 1)
+    }
+
     /// A fused kernel allocates its scratch (here 8 MiB of packed FFN weights) on every call;
     /// the pages must be reused, not faulted in again each call (`ScratchMemory`).
     func testScratchPagesAreReusedAcrossCalls() throws {

@@ -50,13 +50,13 @@ extension FusedRows {
     /// their row checks, so the interior columns are FMAs on plain loads (on a Zen 3 the
     /// ConvNeXt depthwise pass carried a select per tap row and spilled them).
     mutating func columnLoops(channels: Int, y: KExpr, body: (KExpr, KExpr, KExpr) -> KStmt,
-                              value: (FusedRows, KExpr, KExpr) -> KExpr) -> [KStmt] {
-        let general = columnLoops(channels: channels, body: body, value: value)
+                              value: (FusedRows, KExpr, KExpr) -> KExpr, tile: TileBody? = nil) -> [KStmt] {
+        let general = columnLoops(channels: channels, body: body, value: value, tile: tile)
         var inner = self
         inner.interiorRow = true
         guard let rows = interiorRows,
               value(inner, .int(0), .int(0)) != value(self, .int(0), .int(0)) else { return general }
-        let interior = inner.columnLoops(channels: channels, body: body, value: value)
+        let interior = inner.columnLoops(channels: channels, body: body, value: value, tile: tile)
         counter = inner.counter
         // outside = 0 exactly in the interior rows.
         let outside = fresh("outside")
@@ -67,10 +67,14 @@ extension FusedRows {
         ]
     }
 
+    /// Statements for a group of adjacent interior pixels at one channel (`FusedRows+DepthwiseTile`).
+    typealias TileBody = (inout FusedRows, [KExpr], KExpr) -> [KStmt]
+
     /// `for x < width, c < channels: body(value at x, c)`, with the columns split into edge and
-    /// interior ranges when `value` differs there (it reads a depthwise convolution).
+    /// interior ranges when `value` differs there (it reads a depthwise convolution). With
+    /// `tile`, interior columns run `depthwiseTilePixels` at a time through it instead.
     mutating func columnLoops(channels: Int, body: (KExpr, KExpr, KExpr) -> KStmt,
-                              value: (FusedRows, KExpr, KExpr) -> KExpr) -> [KStmt] {
+                              value: (FusedRows, KExpr, KExpr) -> KExpr, tile: TileBody? = nil) -> [KStmt] {
         let x = fresh("x"), c = fresh("c")
         let (xv, cv) = (KExpr.ivar(x), KExpr.ivar(c))
         let edge = value(self, xv, cv)
@@ -88,15 +92,19 @@ extension FusedRows {
                 .loop(c, .int(channels), parallel: false, [body(xv, cv, v)]),
             ])]
         }
-        let unroll = depthwiseUnroll
+        let unroll = tile == nil ? depthwiseUnroll : FusedRows.depthwiseTilePixels
         let groups = interior.count / unroll
         var unrolled: [KStmt] = []
         if groups > 0 {
             let g = fresh("xg")
             let pixels = (0..<unroll).map { KExpr.ivar(g) * .int(unroll) + .int(interior.lowerBound + $0) }
-            unrolled = [.loop(g, .int(groups), parallel: false, [
-                .loop(c, .int(channels), parallel: false, pixels.map { px in body(px, cv, mid.substituting(x, with: px)) }),
-            ])]
+            var groupBody = pixels.map { px in body(px, cv, mid.substituting(x, with: px)) }
+            if let tile {
+                inner.counter = counter
+                groupBody = tile(&inner, pixels, cv)
+                counter = inner.counter
+            }
+            unrolled = [.loop(g, .int(groups), parallel: false, [.loop(c, .int(channels), parallel: false, groupBody)])]
         }
         let rest = (interior.lowerBound + groups * unroll)..<interior.upperBound
         return range(0..<interior.lowerBound, edge) + unrolled + range(rest, mid) + range(interior.upperBound..<width, edge)

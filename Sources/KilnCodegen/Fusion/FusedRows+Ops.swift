@@ -19,10 +19,11 @@ extension FusedRows {
                 .loop(c, .int(cout), parallel: false, [.store(ob, obase + xv * .int(cout) + cv, value)]),
             ])]
         }
-        /// Same, for values that may read a depthwise convolution (edge and interior columns).
-        func columns() -> [KStmt] {
+        /// Same, for values that may read a depthwise convolution (edge and interior columns,
+        /// the interior ones through `tile` when given).
+        func columns(tile: TileBody? = nil) -> [KStmt] {
             columnLoops(channels: cout, y: yv, body: { x, c, value in .store(ob, obase + x * .int(cout) + c, value) },
-                        value: { rows, x, c in rows.expression(of: n, y: yv, x: x, c: c) })
+                        value: { rows, x, c in rows.expression(of: n, y: yv, x: x, c: c) }, tile: tile)
         }
         switch step {
         case .pointwise:
@@ -41,8 +42,12 @@ extension FusedRows {
             }
             out += guarded(o, y, stmts)
 
-        case .depthwise:
-            out += guarded(o, y, columns())
+        case .depthwise(let kh, let kw, let top, let left):
+            let tile: TileBody? = !FusedRows.usesDepthwiseTiles(step) ? nil : { rows, pixels, c in
+                rows.depthwiseTile(n, kh: kh, kw: kw, top: top, left: left, y: yv, pixels: pixels, c: c,
+                                   store: { x, value in .store(ob, obase + x * .int(cout) + c, value) })
+            }
+            out += guarded(o, y, columns(tile: tile))
 
         case .dense(let kh, let kw, let top, let left):
             let input = n.inputs[0], cin = schedule.channels[input.index]
