@@ -137,6 +137,30 @@ final class ExecutableTests: XCTestCase {
         try check(b.finish(results: [try b.add1(.embedding, [table, ids])]), "i32 constant ids")
     }
 
+    /// Permutes that are batched 2-D transposes lower to register-transposed blocks
+    /// (`Lower+Transpose`), others to a gather; reductions over leading axes sweep blocks of
+    /// columns. Ragged blocks, size-1 axes and merged axis groups.
+    func testTransposesAndLeadingReductions() throws {
+        let permutes: [([Int], [Int], Bool)] = [
+            ([70, 130], [1, 0], true),
+            ([3, 5, 67], [0, 2, 1], true),
+            ([2, 3, 4, 5], [2, 3, 0, 1], true),    // axis groups (0 1) and (2 3) swap
+            ([2, 1, 9, 17], [0, 3, 1, 2], true),   // a size-1 axis moves with them
+            ([2, 3, 4, 5], [0, 2, 1, 3], false),   // the innermost axis stays: a gather
+            ([4, 6, 5], [1, 0, 2], false),
+        ]
+        for (shape, perm, transposes) in permutes {
+            let f = try single(.permute, [TensorType(.f32, shape)], ["perm": .ints(perm)])
+            try check(f, tol: 0, "permute \(shape) by \(perm)")
+            let names = try Executable(f, kind: .compiled, threads: 1).program.allKernels.map(\.name)
+            XCTAssertEqual(names.contains { $0.hasSuffix("_transpose") }, transposes, "permute \(shape) by \(perm): \(names)")
+        }
+        for (op, shape, axes) in [(OpKind.reduce_sum, [37, 3, 70], [0, 1]), (.reduce_mean, [5, 7, 2050], [0]), (.reduce_max, [9, 11], [0]),
+                                  (.reduce_sum, [6, 4, 1, 3], [0, 1, 2])] {
+            try check(try single(op, [TensorType(.f32, shape)], ["axes": .ints(axes)]), "\(op) of \(shape) over \(axes)")
+        }
+    }
+
     func testLinearAttentionEveryGate() throws {
         let (b, t, h, dk, dv) = (2, 9, 2, 5, 3)
         let q = TensorType.f32(b, t, h, dk), v = TensorType.f32(b, t, h, dv), h0 = TensorType.f32(b, h, dk, dv)

@@ -6,6 +6,10 @@ extension LowerContext {
         switch node.op {
         case .permute:
             let perm = a.ints("perm"), os = outT[0].shape, ost = Self.strides(os), ist = Self.strides(shape)
+            if let t = Self.batchedTranspose(perm: perm, shape: shape) {
+                batchedTranspose(ins[0], outs[0], batch: t.batch, rows: t.rows, cols: t.cols)
+                return
+            }
             var src: KExpr = 0
             for d in 0..<rank { src = src + ((v("i") / .int(ost[d])) % .int(os[d])) * .int(ist[perm[d]]) }
             let n = outT[0].elementCount
