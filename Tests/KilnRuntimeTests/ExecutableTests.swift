@@ -99,6 +99,15 @@ final class ExecutableTests: XCTestCase {
         try check(try single(.conv2d, [.f32(1, 1, 1, 3), .f32(1, 1, 3, 2)]), "1x1 image")
         try check(try single(.conv2d_backward_input, [.f32(2, 3, 5, 6), .f32(3, 3, 2, 6)],
                              ["input_size": .ints([7, 6]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd input")
+        // The input gradient's three loop forms: dense (weights transposed per tap, input
+        // channels innermost), depthwise (channels innermost) and a depthwise multiplier of 2.
+        try check(try single(.conv2d_backward_input, [.f32(1, 6, 5, 12), .f32(3, 3, 10, 12)],
+                             ["input_size": .ints([6, 5]), "padding": .ints([1, 1, 1, 1])]), "dense conv bwd input")
+        try check(try single(.conv2d_backward_input, [.f32(2, 8, 9, 11), .f32(7, 7, 1, 11)],
+                             ["input_size": .ints([8, 9]), "padding": .ints([3, 3, 3, 3]), "groups": .int(11)]), "depthwise conv bwd input")
+        try check(try single(.conv2d_backward_input, [.f32(1, 4, 4, 6), .f32(3, 3, 1, 6)],
+                             ["input_size": .ints([8, 9]), "stride": .ints([2, 2]), "padding": .ints([1, 0, 1, 0]), "groups": .int(3)]),
+                  "depthwise x2 conv bwd input")
         try check(try single(.conv2d_backward_weight, [.f32(2, 7, 6, 4), .f32(2, 3, 5, 6)],
                              ["kernel": .ints([3, 3]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd weight")
         try check(try single(.max_pool2d_backward, [.f32(2, 5, 4, 3), .f32(2, 3, 4, 3)], ["window": .ints([3, 2]), "stride": .ints([2, 1]), "padding": .ints([1, 1, 0, 1])]), "maxpool bwd")
