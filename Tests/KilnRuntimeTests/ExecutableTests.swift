@@ -110,6 +110,12 @@ final class ExecutableTests: XCTestCase {
                   "depthwise x2 conv bwd input")
         try check(try single(.conv2d_backward_weight, [.f32(2, 7, 6, 4), .f32(2, 3, 5, 6)],
                              ["kernel": .ints([3, 3]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]), "conv bwd weight")
+        // With 8 or more output channels per group the weight gradient is tile matmuls per tap.
+        try check(try single(.conv2d_backward_weight, [.f32(2, 7, 6, 8), .f32(2, 3, 5, 16)],
+                             ["kernel": .ints([3, 3]), "stride": .ints([2, 1]), "padding": .ints([1, 0, 2, 1]), "dilation": .ints([1, 2]), "groups": .int(2)]),
+                  "grouped conv bwd weight by tiles")
+        try check(try single(.conv2d_backward_weight, [.f32(1, 6, 5, 10), .f32(1, 6, 5, 12)], ["kernel": .ints([3, 3]), "padding": .ints([1, 1, 1, 1])]),
+                  "dense conv bwd weight by tiles")
         try check(try single(.max_pool2d_backward, [.f32(2, 5, 4, 3), .f32(2, 3, 4, 3)], ["window": .ints([3, 2]), "stride": .ints([2, 1]), "padding": .ints([1, 1, 0, 1])]), "maxpool bwd")
         try check(try single(.embedding_backward, [.i32(2, 7), .f32(2, 7, 3)], ["rows": .int(5)]), "embedding bwd")
         try check(try single(.conv1d, [.f32(2, 13, 3), .f32(3, 3, 4), .f32(4)], ["padding": .ints([4, 0]), "dilation": .int(2)]), "causal conv1d")

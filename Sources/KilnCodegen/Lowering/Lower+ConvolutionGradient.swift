@@ -71,6 +71,10 @@ extension LowerContext {
         let k = a.ints("kernel"), groups = a.int("groups"), cg = c / groups, og = oc / groups
         let s = a.ints("stride"), p = a.ints("padding"), d = a.ints("dilation")
         let (x, g) = (ins[0], ins[1])
+        if og >= 8 {
+            conv2dBackwardWeightByTiles(x: x, xs: xs, g: g, gs: gs, out: out, kernel: k, groups: groups, stride: s, padding: p, dilation: d)
+            return
+        }
         let rows = k[0] * k[1] * cg
         let i: KExpr = (v("t") / .int(cg)) / .int(k[1]), j: KExpr = (v("t") / .int(cg)) % .int(k[1])
         let inBounds: KCond = .and(.and(.ige(v("iy"), 0), .ilt(v("iy"), .int(h))), .and(.ige(v("ix"), 0), .ilt(v("ix"), .int(wd))))
@@ -101,6 +105,44 @@ extension LowerContext {
 }
 
 extension LowerContext {
+    /// conv2d_backward_weight as matrix products: per tap, dW[ci, o] = sum over output pixels
+    /// of x[pixel shifted by the tap, ci] * grad[pixel, o], one `TileMatmul` per output row
+    /// (K = the row's pixels whose shifted input is in the image, a strided A). Parallel over
+    /// (tap, group), so each task owns its rows of dW. The per-element loop re-read the whole
+    /// gradient for every (tap, input channel): ResNet's 3x3 weight gradients ran at ~38 GFLOP/s.
+    mutating func conv2dBackwardWeightByTiles(x: Int, xs: [Int], g: Int, gs: [Int], out: Int, kernel k: [Int], groups: Int,
+                                              stride s: [Int], padding p: [Int], dilation d: [Int]) {
+        let (h, wd, c) = (xs[1], xs[2], xs[3]), (oh, ow, oc) = (gs[1], gs[2], gs[3])
+        let cg = c / groups, og = oc / groups, tasks = k[0] * k[1] * groups
+        let tap: KExpr = v("t") / .int(groups), grp: KExpr = v("t") % .int(groups)
+        let i: KExpr = tap / .int(k[1]), j: KExpr = tap % .int(k[1])
+        // Output columns whose input column ox*s - p + j*d lies in [0, wd).
+        let lead = KExpr.int(p[2]) - j * .int(d[1]), trail = KExpr.int(wd - 1 + p[2]) - j * .int(d[1])
+        let oxLo: KExpr = (.iop(.max, lead, 0) + .int(s[1] - 1)) / .int(s[1])
+        let oxHi: KExpr = .iop(.min, .int(ow), (.iop(.max, trail, -1) + .int(s[1])) / .int(s[1]))
+        let product = TileMatmul(m: .int(cg), n: .int(og), k: v("ox1") - v("ox0"),
+                                 a: x, aOffset: ((v("n") * .int(h) + v("iy")) * .int(wd) + v("ix0")) * .int(c) + grp * .int(cg),
+                                 aRowStride: 1, aColStride: .int(c * s[1]),
+                                 b: g, bOffset: ((v("n") * .int(oh) + v("oy")) * .int(ow) + v("ox0")) * .int(oc) + grp * .int(og), ldb: .int(oc),
+                                 c: out, cOffset: tap * .int(cg * oc) + grp * .int(og), ldc: .int(oc), accumulate: true)
+        kernel("conv_bwd_weight", parallel: tasks, [.loop("t", .int(tasks), parallel: true, [
+            .loop("ci", .int(cg), parallel: false, [
+                .loop("oo", .int(og), parallel: false, [.store(out, (tap * .int(cg) + v("ci")) * .int(oc) + grp * .int(og) + v("oo"), .float(0))]),
+            ]),
+            .letInt("ox0", oxLo),
+            .letInt("ox1", oxHi),
+            .letInt("ix0", v("ox0") * .int(s[1]) - .int(p[2]) + j * .int(d[1])),
+            .ifThen(.ilt(v("ox0"), v("ox1")), [
+                .loop("n", .int(xs[0]), parallel: false, [
+                    .loop("oy", .int(oh), parallel: false, [
+                        .letInt("iy", v("oy") * .int(s[0]) - .int(p[0]) + i * .int(d[0])),
+                        .ifThen(.and(.ige(v("iy"), 0), .ilt(v("iy"), .int(h))), [.matmul(product)]),
+                    ]),
+                ]),
+            ]),
+        ])])
+    }
+
     /// Gather form: each input element sums the cotangents of the windows whose first maximum it is.
     mutating func maxPoolBackward(_ ins: [Int], _ xs: [Int], _ gs: [Int], _ out: Int, _ a: Attributes) {
         let (h, wd, c) = (xs[1], xs[2], xs[3]), (oh, ow) = (gs[1], gs[2])
