@@ -176,6 +176,21 @@ final class ExecutableTests: XCTestCase {
         }
     }
 
+    /// The compiled executor runs GEMMs of at least `tiledGemmMinimumMACs` multiply-adds as a
+    /// B-packing kernel and row blocks of tile matmuls (`TiledGemms`); the unfused one keeps
+    /// OpenBLAS. Ragged everywhere: 300 rows (128-row blocks), 900 columns (32-column panels),
+    /// K = 1030, and the bias makes the product accumulate.
+    func testLargeGemmsRunAsTileKernels() throws {
+        let (m, k, n) = (300, 1030, 900)
+        XCTAssertGreaterThanOrEqual(m * k * n, KernelProgram.tiledGemmMinimumMACs)
+        let f = try single(.linear, [.f32(1, m, k), .f32(k, n), .f32(n)])
+        try check(f, tol: 1e-4, "large linear")
+        let compiled = try Executable(f, kind: .compiled, threads: 2)
+        XCTAssertTrue(compiled.program.allKernels.contains { $0.name.hasSuffix("_tiles") }, "tile kernels in the compiled program")
+        let unfused = try Executable(f, kind: .unfused, threads: 2)
+        XCTAssertTrue(unfused.program.steps.contains { if case .gemm = $0 { return true }; return false }, "the unfused program keeps its GEMM step")
+    }
+
     func testLinearAttentionEveryGate() throws {
         let (b, t, h, dk, dv) = (2, 9, 2, 5, 3)
         let q = TensorType.f32(b, t, h, dk), v = TensorType.f32(b, t, h, dv), h0 = TensorType.f32(b, h, dk, dv)

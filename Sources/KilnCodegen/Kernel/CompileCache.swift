@@ -40,7 +40,9 @@ public final class CompileCache: @unchecked Sendable {
             return hit
         }
         lock.unlock()
-        let compiled = try CompiledProgram(try Lowering.lower(function), target: target)
+        var lowered = try Lowering.lower(function)
+        if options.split(separator: ",").contains("tiled-gemms") { lowered = lowered.tilingGemms() }
+        let compiled = try CompiledProgram(lowered, target: target)
         lock.lock()
         defer { lock.unlock() }
         misses += 1

@@ -46,7 +46,9 @@ public final class Executable: @unchecked Sendable {
         self.function = function
         self.kind = kind
         self.threads = max(threads ?? Executable.defaultThreads, 1)
-        compiled = try CompileCache.shared.program(for: function, target: target)
+        // The compiled executor runs large GEMMs as Kiln kernels; the unfused one keeps them as
+        // OpenBLAS calls (its baseline).
+        compiled = try CompileCache.shared.program(for: function, target: target, options: kind == .compiled ? "tiled-gemms" : "")
         program = compiled.program
         plan = MemoryPlan(program)
         try MemoryBudget.check(plan.arenaBytes, for: "@\(function.name)'s arena (memory plan)")
