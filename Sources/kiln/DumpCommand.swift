@@ -76,7 +76,8 @@ struct DumpCommand: ParsableCommand {
                 f = result.function
             }
             if emit != "graph" {
-                let program = try Lowering.lower(f)
+                // As the compiled executor runs it (large GEMMs as tile-matmul kernels).
+                let program = try Lowering.lower(f).tilingGemms()
                 if emit == "kernels" {
                     print("// \(model.origin): \(program.allKernels.count) kernels, \(program.buffers.count) buffers")
                     print(program, terminator: "")

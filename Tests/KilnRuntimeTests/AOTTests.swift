@@ -87,6 +87,9 @@ final class AOTTests: XCTestCase {
     }
 
     func testFFNBlockFromC() throws { try checkModel("ffn-block", input: .f32(1, 5, 512)) }
+    /// 300 tokens: both GEMMs pass `tiledGemmMinimumMACs`, so the object file runs them as
+    /// B-packing and tile-matmul kernels (`TiledGemms`) instead of plain loops.
+    func testFFNBlockWithTiledGemmsFromC() throws { try checkModel("ffn-block", input: .f32(1, 300, 512)) }
     func testRecursiveFFNWithRepeatFromC() throws { try checkModel("recursive-ffn", input: .f32(1, 3, 512)) }
     func testConvNeXtFromC() throws { try checkModel("convnext-block", input: .f32(1, 6, 5, 96)) }
 }
