@@ -98,11 +98,13 @@ extension FusedRows {
         if groups > 0 {
             let g = fresh("xg")
             let pixels = (0..<unroll).map { KExpr.ivar(g) * .int(unroll) + .int(interior.lowerBound + $0) }
-            var groupBody = pixels.map { px in body(px, cv, mid.substituting(x, with: px)) }
+            let groupBody: [KStmt]
             if let tile {
                 inner.counter = counter
                 groupBody = tile(&inner, pixels, cv)
                 counter = inner.counter
+            } else {
+                groupBody = pixels.map { px in body(px, cv, mid.substituting(x, with: px)) }
             }
             unrolled = [.loop(g, .int(groups), parallel: false, [.loop(c, .int(channels), parallel: false, groupBody)])]
         }

@@ -3,7 +3,7 @@
 /// A `GemmCall` step otherwise runs through `Gemm`, a standalone BLIS-style GEMM that reaches
 /// 0.65-0.73x OpenBLAS on large shapes on a Zen 3; the FFN's training graph spent most of its
 /// time there. As kernels, B is first packed into 32-column panels (one parallel kernel), then
-/// blocks of `rowBlock` rows of C each run one `TileMatmul` over the panels, the schedule of the
+/// blocks of `tiledGemmRowBlock` rows of C each run one `TileMatmul` over the panels, the schedule of the
 /// fused FFN block (K in L1-sized blocks, next-panel prefetch spread over the row tiles).
 extension KernelProgram {
     /// GEMMs with at least this many multiply-adds become kernels; smaller ones keep `Gemm`
