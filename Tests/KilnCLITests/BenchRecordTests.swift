@@ -88,6 +88,21 @@ final class MedianTimerInterleavingTests: XCTestCase {
         XCTAssertEqual(s.map(\.samples), [[2, 2, 2], [5, 5, 5]])
         XCTAssertEqual(s.map(\.median), [2, 5])
     }
+
+    /// The probe runs after the first body of a round; a slow one only every few rounds, so
+    /// it takes about a third of the time (stride ceil(2 * 20 / (2 + 5)) = 6).
+    func testProbeRunsBetweenBodiesAtAStride() throws {
+        final class Log: @unchecked Sendable { var now = 0.0; var order: [String] = [] }
+        for (probeTime, probes) in [(3.0, 13), (20.0, 3)] {
+            let log = Log()
+            let timer = MedianTimer(warmupRuns: 0, minSeconds: 0, minRuns: 13, maxRuns: 13, clock: { log.now })
+            let (s, p) = try timer.measureInterleaved([{ log.now += 2; log.order.append("a") }, { log.now += 5; log.order.append("b") }],
+                                                      probe: { log.now += probeTime; log.order.append("p") })
+            XCTAssertEqual(Array(log.order.prefix(6)), probeTime == 3 ? ["a", "p", "b", "a", "p", "b"] : ["a", "p", "b", "a", "b", "a"])
+            XCTAssertEqual(s.map(\.samples), [[Double](repeating: 2, count: 13), [Double](repeating: 5, count: 13)])
+            XCTAssertEqual(p?.samples, [Double](repeating: probeTime, count: probes))
+        }
+    }
 }
 
 /// A suite whose second configuration fails: the runner must keep the others.

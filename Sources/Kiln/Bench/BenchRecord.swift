@@ -48,7 +48,8 @@ public struct BenchRecord: Codable, Hashable, Sendable {
     /// median, so every variant of a configuration is divided by the same work.
     public var gflops: Double
     /// OpenBLAS sgemm rate measured in this run at `threads` threads (the compute roof);
-    /// for blocks, measured right before this configuration (`MeasuredMachine.withSgemmRemeasured`).
+    /// for blocks, the median of a 1024³ sgemm timed between this configuration's runs
+    /// (`SgemmProbe`, `MedianTimer.measureInterleaved(_:probe:)`).
     public var sgemmGflops: Double
     /// Roofline lower bound, milliseconds (see `RooflineBound`).
     public var rooflineMs: Double

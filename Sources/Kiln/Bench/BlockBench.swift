@@ -27,6 +27,10 @@ public struct BlockBench: BenchSuite {
     /// rather than the zoo's 1024-token default.
     public static let ffnTokens = 4096
 
+    /// Size of the sgemm timed alongside each configuration (1024³: 2 GFLOP, tens of
+    /// milliseconds, so it can run between the variants' runs).
+    public static let probeSize = 1024
+
     /// Largest relative error (to the result's largest entry) between fused and unfused.
     public static let tolerance = 2e-3
 
@@ -92,15 +96,15 @@ public struct BlockBench: BenchSuite {
         let fusedFunction = try PassPipeline.all.run(f, context: PassContext(machine: machine.model, threads: t)).function
         let fused = try Executable(fusedFunction, kind: .compiled, threads: t)
         let unfused = try Executable(f, kind: .unfused, threads: t)
-        // The roof of this configuration is measured right before it (see withSgemmRemeasured).
-        let now = machine.withSgemmRemeasured()
-        let roof = RooflineBound(function: f, machine: now)
+        // The compute roof is an sgemm timed between the variants' runs, under the same load.
         let r = try VariantBench.measure([VariantRun(.fused, fused), VariantRun(.unfused, unfused)], reference: 1,
-                                         inputs: values, configuration: c, flops: f.flops, roofline: roof,
-                                         tolerance: Self.tolerance, config: config, machine: now,
-                                         resultNames: Self.resultNames(of: f, direction: direction))
-        config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms (%@-bound)",
-                               c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, roof.limitedBy))
+                                         inputs: values, configuration: c, flops: f.flops,
+                                         roofline: RooflineBound(function: f, machine: machine),
+                                         tolerance: Self.tolerance, config: config, machine: machine,
+                                         resultNames: Self.resultNames(of: f, direction: direction),
+                                         probe: SgemmProbe(size: Self.probeSize, threads: t))
+        config.progress(String(format: "%@ threads %d: fused %.3f ms, unfused %.3f ms (%.2fx), roofline %.3f ms, sgemm %.1f GFLOP/s alongside",
+                               c.label, t, r[0].medianMs, r[1].medianMs, r[0].ratio ?? 0, r[0].rooflineMs, r[0].sgemmGflops))
         return r
     }
 }

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import KilnPasses
 
@@ -47,32 +46,12 @@ public struct MeasuredMachine: Codable, Hashable, Sendable {
     /// processes (the machine is shared) from lowering the roof below what the
     /// benchmarks then reach.
     public static func measureSgemm(size n: Int, threads: Int, timer: MedianTimer, trials: Int = 3) -> Double {
-        var rng = SeededRandom(seed: 1, name: "sgemm")
-        let a = rng.uniformFloats(n * n, -1, 1), b = rng.uniformFloats(n * n, -1, 1)
-        var c = [Float](repeating: 0, count: n * n)
-        openblas_set_num_threads(Int32(max(threads, 1)))
+        let probe = SgemmProbe(size: n, threads: threads)
         var best = Double.infinity
         for _ in 0..<max(trials, 1) {
-            let t = timer.measure {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n),
-                            0, &c, Int32(n))
-            }
-            best = min(best, t.median)
+            best = min(best, timer.measure { probe.run() }.median)
         }
-        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
-    }
-
-    /// This machine with the sgemm rate measured again now (1024³, median of three runs),
-    /// for a roof contemporaneous with one configuration's timings: on a shared machine the
-    /// load changes over a sweep of minutes, and a roof measured in a quiet moment would
-    /// put later, busier measurements unfairly far below it (or, the other way round,
-    /// above it). Bandwidth is kept from the sweep's measurement.
-    public func withSgemmRemeasured() -> MeasuredMachine {
-        var m = self
-        m.sgemmSize = 1024
-        m.sgemmGflops = Self.measureSgemm(size: 1024, threads: threads,
-                                          timer: MedianTimer(warmupRuns: 1, minSeconds: 0, minRuns: 3, maxRuns: 3), trials: 1)
-        return m
+        return probe.gflops(seconds: best)
     }
 
     /// The measurements as the cost model's per-core machine: peak and GEMM rate are the

@@ -51,22 +51,49 @@ public struct MedianTimer: Sendable {
     /// conditions, so load from other processes falls on all of them alike and their
     /// ratio stays meaningful on a shared machine. One sample per body, in order.
     public func measureInterleaved(_ bodies: [() throws -> Void]) throws -> [TimingSample] {
-        for _ in 0..<warmupRuns { for b in bodies { try b() } }
+        try measureInterleaved(bodies, probe: nil).bodies
+    }
+
+    /// `measureInterleaved`, with a `probe` timed alongside: it runs after the first body timed
+    /// in every `stride`-th round for as long as any body is still being timed, where `stride`
+    /// (from the first round's times) keeps the probe's share of the time to about a third.
+    /// The probe measures the machine (a reference sgemm) under the load the bodies see.
+    public func measureInterleaved(_ bodies: [() throws -> Void], probe: (() throws -> Void)?) throws
+        -> (bodies: [TimingSample], probe: TimingSample?) {
+        for _ in 0..<warmupRuns {
+            for b in bodies { try b() }
+            try probe?()
+        }
         var samples = [[Double]](repeating: [], count: bodies.count)
         var totals = [Double](repeating: 0, count: bodies.count)
+        var probeSamples: [Double] = []
         func done(_ i: Int) -> Bool {
             samples[i].count >= maxRuns || (samples[i].count >= minRuns && totals[i] >= minSeconds)
         }
+        func timed(_ body: () throws -> Void) throws -> Double {
+            let t0 = clock()
+            try body()
+            return clock() - t0
+        }
+        var round = 0, stride = 1
         while !(0..<bodies.count).allSatisfy(done) {
+            var probeDue = probe != nil && round % stride == 0
             for (i, b) in bodies.enumerated() where !done(i) {
-                let t0 = clock()
-                try b()
-                let dt = clock() - t0
+                let dt = try timed(b)
                 samples[i].append(dt)
                 totals[i] += dt
+                if probeDue, let probe {
+                    probeSamples.append(try timed(probe))
+                    probeDue = false
+                }
             }
+            if round == 0, let first = probeSamples.first {
+                let roundTime = samples.compactMap(\.first).reduce(0, +)
+                stride = max(1, Int((2 * first / max(roundTime, 1e-9)).rounded(.up)))
+            }
+            round += 1
         }
-        return samples.map(TimingSample.init)
+        return (samples.map(TimingSample.init), probe == nil ? nil : TimingSample(probeSamples))
     }
 }
 

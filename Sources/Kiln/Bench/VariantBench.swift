@@ -45,10 +45,12 @@ public enum VariantBench {
     ///     so GFLOP/s compare like times do).
     ///   - roofline: the bound of that work on `machine`.
     ///   - resultNames: names for the results in an agreement failure (default: the IR's).
+    ///   - probe: an sgemm timed between the variants' runs; its median rate replaces
+    ///     `machine`'s sgemm rate in the records and in the roofline's compute roof.
     public static func measure(_ runs: [VariantRun], reference: Int, inputs: [String: HostTensor],
                                configuration c: BenchConfiguration, flops: Double, roofline: RooflineBound,
                                tolerance: Double, config: BenchConfig, machine: MeasuredMachine,
-                               resultNames: [String]? = nil) throws -> [BenchRecord] {
+                               resultNames: [String]? = nil, probe: SgemmProbe? = nil) throws -> [BenchRecord] {
         let what = "\(c.label) threads \(config.threads)"
         let ref = runs[reference]
         let expected = try ref.executable.run(inputs)
@@ -61,7 +63,14 @@ public enum VariantBench {
         // The agreement check above was each executable's first run, so one warm-up fewer.
         var timer = config.timer
         timer.warmupRuns = max(timer.warmupRuns - 1, 0)
-        let samples = try timer.measureInterleaved(runs.map { r in { _ = try r.executable.run(inputs) } })
+        let (samples, probed) = try timer.measureInterleaved(runs.map { r in { _ = try r.executable.run(inputs) } },
+                                                             probe: probe.map { p in { p.run() } })
+        var machine = machine, roofline = roofline
+        if let probe, let probed {
+            machine.sgemmGflops = probe.gflops(seconds: probed.median)
+            machine.sgemmSize = probe.size
+            roofline = RooflineBound(flops: roofline.flops, bytes: roofline.bytes, machine: machine)
+        }
         let refMedian = samples[reference].median
         return zip(runs.indices, zip(runs, samples)).map { i, pair in
             let (r, s) = pair
