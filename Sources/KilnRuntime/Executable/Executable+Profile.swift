@@ -13,13 +13,14 @@ public struct StepProfile: Sendable {
 }
 
 extension Executable {
-    /// Median wall time of every top-level step over `repeats` runs (after one full `run`
-    /// that binds the inputs and warms up). A `repeat` region counts as one step. For
+    /// Median wall time of every top-level step over `repeats` runs (after the inputs are copied
+    /// into the arena and one warm-up run). A `repeat` region counts as one step. For
     /// finding where time goes; the sum is close to, not equal to, an unprofiled run.
     public func profileSteps(_ inputs: [String: HostTensor], repeats: Int) throws -> [StepProfile] {
-        _ = try run(inputs)
         lock.lock()
         defer { lock.unlock() }
+        try stageInputs(inputs)
+        try runSteps(program.steps)  // warm-up
         let steps = program.steps
         var samples = [[Double]](repeating: [], count: steps.count)
         for _ in 0..<max(repeats, 1) {
