@@ -15,7 +15,8 @@ public enum ExecutorKind: String, Sendable, CaseIterable {
 
 /// A Graph IR function lowered, JIT-compiled and ready to run many times.
 ///
-/// Every buffer lives in one 64-byte-aligned arena laid out by the memory plan. Inputs are
+/// Every buffer lives in one 64-byte-aligned arena laid out by the memory plan, except that
+/// `run` binds f32 inputs and results to the caller's arrays where it can. Inputs are
 /// validated (names, dtypes, shapes, embedding ids) before any kernel runs, so JIT'd code
 /// only ever sees in-bounds buffers. Not reentrant: one `run` at a time per instance.
 public final class Executable: @unchecked Sendable {
