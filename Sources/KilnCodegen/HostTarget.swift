@@ -29,6 +29,10 @@ public struct HostTarget: Sendable, Hashable, CustomStringConvertible {
     func has(_ feature: String) -> Bool { features.split(separator: ",").contains { $0 == "+" + feature } }
 
     /// Floats per SIMD register: 16 with AVX-512, 8 with AVX/AVX2, else 4.
+    /// Columns of a packed B panel: the GEMM micro-kernel's tile width (NR), so every row tile
+    /// reads whole panels, one 64-byte line per K step on AVX2.
+    public var panelWidth: Int { GemmTile.forTarget(self).nr }
+
     public var vectorWidth: Int {
         if has("avx512f") { return 16 }
         if has("avx2") || has("avx") || cpu == "haswell" { return 8 }

@@ -8,6 +8,8 @@ import KilnIR
 final class TileMatmulTests: XCTestCase {
     struct Case {
         var m, n, k: Int; var transposedA = false; var accumulate = false; var packedB = false
+        /// Columns per packed B panel (nil: the target's own, `HostTarget.panelWidth`).
+        var panelWidth: Int? = nil
         /// An epilogue: C = activation(C * scale[j] + shift[j]), scale and shift read 3 elements into their buffers.
         var epilogue: MathFn? = nil
     }
@@ -21,11 +23,11 @@ final class TileMatmulTests: XCTestCase {
         let c0 = (0..<(rowsC * ldc)).map { _ in Float(rng.uniform(-1, 1)) }
         // A row-major [m, k], or stored transposed [k, m] and read with swapped strides.
         let aStored = c.transposedA ? (0..<(c.k * c.m)).map { i in a[(i % c.m) * c.k + i / c.m] } : a
-        // B row-major, or in 32-column panels [n/32][k][32] padded with garbage the kernel must not use.
-        let panels = (c.n + 31) / 32
-        let bStored = !c.packedB ? b : (0..<(panels * c.k * 32)).map { i -> Float in
-            let (jp, p, jj) = (i / (c.k * 32), (i / 32) % c.k, i % 32)
-            return jp * 32 + jj < c.n ? b[p * c.n + jp * 32 + jj] : 0
+        // B row-major, or in pw-column panels [n/pw][k][pw], zero-padded.
+        let pw = c.panelWidth ?? target.panelWidth, panels = (c.n + pw - 1) / pw
+        let bStored = !c.packedB ? b : (0..<(panels * c.k * pw)).map { i -> Float in
+            let (jp, p, jj) = (i / (c.k * pw), (i / pw) % c.k, i % pw)
+            return jp * pw + jj < c.n ? b[p * c.n + jp * pw + jj] : 0
         }
         let buffers = [
             KernelBuffer(name: "a", elements: a.count, isInt: false, role: .input),
@@ -45,7 +47,7 @@ final class TileMatmulTests: XCTestCase {
                 .matmul(TileMatmul(m: .ivar("rows"), n: .int(c.n), k: .int(c.k), a: 3, aOffset: 0,
                                    aRowStride: .int(c.transposedA ? 1 : c.k), aColStride: .int(c.transposedA ? c.m : 1),
                                    b: 1, bOffset: 0, ldb: .int(c.n), c: 2, cOffset: .int(cOffset), ldc: .int(ldc),
-                                   accumulate: c.accumulate, bPanelStride: c.packedB ? .int(c.k * 32) : nil, epilogue: epilogue)),
+                                   accumulate: c.accumulate, bPanels: c.packedB ? PackedPanels(width: pw, stride: .int(c.k * pw)) : nil, epilogue: epilogue)),
             ]),
         ]
         let kernel = KernelFunction(name: "mm", buffers: [0, 1, 2, 4, 5], parallelCount: 1, body: body,
@@ -114,9 +116,21 @@ final class TileMatmulTests: XCTestCase {
             Case(m: 13, n: 160, k: 260, packedB: true), Case(m: 7, n: 150, k: 256, accumulate: true),
             // A token group of the fused FFN: 128 rows (20 x 6 + 4 + 4), prefetches spread over the tiles.
             Case(m: 128, n: 512, k: 128, accumulate: true, packedB: true),
+            // Panels twice the tile width (AVX2 tiles reading half of each 32-column panel row).
+            Case(m: 13, n: 40, k: 9, accumulate: true, packedB: true, panelWidth: 32),
+            Case(m: 17, n: 72, k: 129, packedB: true, panelWidth: 32),
         ]
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
             for c in cases { try run(c, target: target) }
+        }
+    }
+
+    /// Panels narrower than the target's tile cannot be read by its row kernels: a clear error.
+    func testPanelsNarrowerThanTheTileAreRefused() throws {
+        let narrow = HostTarget.avx2.panelWidth / 2
+        guard HostTarget.host.features.contains("+avx2") else { return }
+        XCTAssertThrowsError(try run(Case(m: 6, n: 16, k: 4, packedB: true, panelWidth: narrow), target: .avx2)) {
+            XCTAssertTrue("\($0)".contains("panels of \(narrow) columns"), "\($0)")
         }
     }
 

@@ -272,7 +272,7 @@ final class ExecutableTargetTests: XCTestCase {
             XCTAssertLessThanOrEqual(zip(got, want).map { abs($0 - $1) / (1 + abs($1)) }.max()!, 1e-3, name)
         }
         let f = try Zoo.model(named: "ffn-block")!.trace(input: .f32(1, 4, 512)).function
-        let asm = try CompiledProgram(try Lowering.lower(f), target: .avx2, emitAssembly: true).assembly
+        let asm = try CompiledProgram(try Lowering.lower(f, target: .avx2), target: .avx2, emitAssembly: true).assembly
         XCTAssertTrue(asm.contains("ymm"))
         XCTAssertFalse(asm.contains("zmm"), "AVX2 code must not use AVX-512 registers")
         if HostTarget.host.features.contains("+avx512f") {

@@ -23,7 +23,7 @@ public struct AOTCompiler {
         try function.verify()
         self.function = function
         self.target = target
-        program = AOTCompiler.replacingGemms(try Lowering.lower(function).tilingGemms())
+        program = AOTCompiler.replacingGemms(try Lowering.lower(function, target: target).tilingGemms())
     }
 
     /// The object file's bytes.

@@ -35,7 +35,7 @@ extension FusedRows {
             let wp = packed(n.inputs[1], k: cin, n: cout, prologue: &prologue, context: &context)
             var stmts: [KStmt] = [.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                                      b: wp, bOffset: 0, ldb: .int(cout),
-                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanelStride: .int(cin * 32)))]
+                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanels: PackedPanels(width: context.panelWidth, stride: .int(cin * context.panelWidth))))]
             if n.inputs.count > 2 {
                 let bias = argumentBuffer(n.inputs[2])
                 stmts += pixels(.fop(.add, .load(ob, obase + xv * .int(cout) + cv), .load(bias, cv)))
@@ -64,9 +64,9 @@ extension FusedRows {
                         .loop(dx, .int(kw), parallel: false, [
                             .matmul(TileMatmul(m: xhi - xlo, n: .int(cout), k: .int(cin),
                                                a: ib, aOffset: ibase + (xlo + .ivar(dx) - .int(left)) * .int(cin), aRowStride: .int(cin),
-                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * 32), ldb: .int(cout),
+                                               b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * context.panelWidth), ldb: .int(cout),
                                                c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true,
-                                               bPanelStride: .int(kh * kw * cin * 32))),
+                                               bPanels: PackedPanels(width: context.panelWidth, stride: .int(kh * kw * cin * context.panelWidth)))),
                         ]),
                     ]),
                 ]),

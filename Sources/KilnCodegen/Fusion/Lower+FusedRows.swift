@@ -108,7 +108,7 @@ struct FusedRows {
     let body: Function
     var storage: [Int: RowStorage] = [:]
     var counter = 0
-    /// Weights packed into 32-column panels by the kernel's prologue (weight -> scratch buffer).
+    /// Weights packed into panels (`packed(_:k:n:prologue:context:)`) by the kernel's prologue (weight -> scratch buffer).
     var packedWeights: [ValueID: Int] = [:]
     /// Values evaluated inside their reader's expression instead of stored (`FusedRows+Inline`).
     var inlined: Set<ValueID> = []
@@ -182,12 +182,12 @@ struct FusedRows {
         return b
     }
 
-    /// Weight `w` (row-major, `k` x `n`) packed into 32-column panels, zero-padded: the
-    /// prologue of every call packs it once into per-thread scratch, and the row matmuls read
-    /// it as `TileMatmul.bPanelStride = k * 32`.
+    /// Weight `w` (row-major, `k` x `n`) packed into panels of `context.panelWidth` columns,
+    /// zero-padded: the prologue of every call packs it once into per-thread scratch, and the
+    /// row matmuls read it as `PackedPanels(width: panelWidth, stride: k * panelWidth)`.
     mutating func packed(_ w: ValueID, k: Int, n: Int, prologue: inout [KStmt], context: inout LowerContext) -> Int {
         if let b = packedWeights[w] { return b }
-        let pw = TileMatmul.panelWidth, panels = (n + pw - 1) / pw
+        let pw = context.panelWidth, panels = (n + pw - 1) / pw
         let buf = context.scratch("\(body.name(of: w)).packed", elements: panels * k * pw)
         let src = argumentBuffer(w)
         let (jp, p, jj) = (fresh("jp"), fresh("p"), fresh("jj"))

@@ -40,7 +40,7 @@ public final class CompileCache: @unchecked Sendable {
             return hit
         }
         lock.unlock()
-        var lowered = try Lowering.lower(function)
+        var lowered = try Lowering.lower(function, target: target)
         if options.split(separator: ",").contains("tiled-gemms") { lowered = lowered.tilingGemms() }
         let compiled = try CompiledProgram(lowered, target: target)
         lock.lock()

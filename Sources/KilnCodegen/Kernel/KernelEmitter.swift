@@ -174,9 +174,11 @@ struct KernelEmitter {
                     m.position(at: join)
                 case .matmul(let t):
                     func known(_ e: KExpr) -> Int? { if case .int(let v) = e { return v }; return nil }
-                    let packed = t.bPanelStride != nil
+                    if let p = t.bPanels, p.width % matmuls.tile.nr != 0 {
+                        throw CodegenError("matmul into %b\(t.c): B packed in panels of \(p.width) columns, but this target's micro-kernel tile is \(matmuls.tile.nr) wide (lower for the target: Lowering.lower(_:target:))")
+                    }
                     let strides = TileMatmulEmitter.Strides(aRow: known(t.aRowStride), aCol: known(t.aColStride),
-                                                            ldb: packed ? TileMatmul.panelWidth : known(t.ldb), ldc: known(t.ldc))
+                                                            ldb: t.bPanels?.width ?? known(t.ldb), ldc: known(t.ldc))
                     // perTile: emitted inside the driver before each row-tile call; `tile` counts the
                     // calls in a stack slot that this matmul statement resets.
                     var hookError: Error?
@@ -204,9 +206,9 @@ struct KernelEmitter {
                                          a: m.gep(try buffer(t.a, env), try int(t.aOffset, env)),
                                          aRow: try int(t.aRowStride, env), aCol: try int(t.aColStride, env),
                                          b: m.gep(try buffer(t.b, env), try int(t.bOffset, env)),
-                                         ldb: packed ? m.int(TileMatmul.panelWidth) : try int(t.ldb, env),
+                                         ldb: try t.bPanels.map { m.int($0.width) } ?? int(t.ldb, env),
                                          c: m.gep(try buffer(t.c, env), try int(t.cOffset, env)), ldc: try int(t.ldc, env),
-                                         strides: strides, accumulate: t.accumulate, bPanelStride: try t.bPanelStride.map { try int($0, env) },
+                                         strides: strides, accumulate: t.accumulate, bPanels: try t.bPanels.map { ($0.width, try int($0.stride, env)) },
                                          epilogue: try t.epilogue.map { e in
                                              TileMatmulEmitter.Epilogue(
                                                  scale: try e.scale.map { m.gep(try buffer($0, env), try int(e.scaleOffset, env)) },

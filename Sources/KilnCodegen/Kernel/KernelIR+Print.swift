@@ -49,7 +49,7 @@ extension KernelProgram: CustomStringConvertible {
         case .matmul(let t):
             out += "\(indent)matmul %b\(t.c)[\(expr(t.cOffset, k)); ld \(expr(t.ldc, k))] \(t.accumulate ? "+=" : "=") "
             out += "%b\(t.a)[\(expr(t.aOffset, k)); strides \(expr(t.aRowStride, k)),\(expr(t.aColStride, k))]"
-            out += " * %b\(t.b)[\(expr(t.bOffset, k)); " + (t.bPanelStride.map { "panels of 32, stride \(expr($0, k))" } ?? "ld \(expr(t.ldb, k))") + "]"
+            out += " * %b\(t.b)[\(expr(t.bOffset, k)); " + (t.bPanels.map { "panels of \($0.width), stride \(expr($0.stride, k))" } ?? "ld \(expr(t.ldb, k))") + "]"
             out += " {m = \(expr(t.m, k)), n = \(expr(t.n, k)), k = \(expr(t.k, k))}"
             if let e = t.epilogue {
                 var parts: [String] = []

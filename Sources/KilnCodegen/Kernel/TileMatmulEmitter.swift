@@ -72,7 +72,7 @@ final class TileMatmulEmitter {
     /// Emits the driver at the builder's position. Values are i64 and float pointers.
     func emitCall(fn: LLVMValueRef, mCount: LLVMValueRef, n: LLVMValueRef, k: LLVMValueRef,
                   a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
-                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanelStride: LLVMValueRef? = nil,
+                  c: LLVMValueRef, ldc: LLVMValueRef, strides: Strides, accumulate: Bool, bPanels: (width: Int, stride: LLVMValueRef)? = nil,
                   epilogue: Epilogue? = nil, perTile: ((LLVMValueRef) -> Void)? = nil) {
         self.perTile = perTile.map { hook in { hook(self.tileCalls(mCount: mCount, n: n)) } }
         defer { self.perTile = nil }
@@ -100,7 +100,7 @@ final class TileMatmulEmitter {
         let left = LLVMBuildSub(bld, n, j0, "")!
         let nValid = LLVMBuildSelect(bld, LLVMBuildICmp(bld, LLVMIntSLT, left, m.int(nr), "")!, left, m.int(nr), "")!
         emitPanel(fn: fn, family: full, j0: j0, n: n, nValid: nValid, mCount: mCount, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: ldb,
-                  c: c, ldc: ldc, bPanelStride: bPanelStride, epilogue: epilogue)
+                  c: c, ldc: ldc, bPanels: bPanels, epilogue: epilogue)
         let jNext = LLVMBuildAdd(bld, j0, m.int(nr), "")!
         let jEnd = LLVMGetInsertBlock(bld)!
         LLVMBuildBr(bld, jHead)
@@ -110,24 +110,24 @@ final class TileMatmulEmitter {
         if let tail {
             let narrow = family(strides: strides, accumulate: accumulate, epilogue: epilogue?.shape, widths: vectorWidths(columns: tail.columns))
             emitPanel(fn: fn, family: narrow, j0: m.int(tail.start), n: n, nValid: m.int(tail.columns), mCount: mCount, k: k, a: a, aRow: aRow,
-                      aCol: aCol, b: b, ldb: ldb, c: c, ldc: ldc, bPanelStride: bPanelStride, epilogue: epilogue)
+                      aCol: aCol, b: b, ldb: ldb, c: c, ldc: ldc, bPanels: bPanels, epilogue: epilogue)
         }
     }
 
     /// One column panel at j0: every row tile, over K in blocks of `kBlock`. A panel's block
-    /// of B (kBlock x 32 floats) stays in L1 while every row tile of A passes over it. The
+    /// of B (kBlock x NR floats) stays in L1 while every row tile of A passes over it. The
     /// first block writes C (or adds, when the statement accumulates); later blocks add; the
     /// last one applies the epilogue.
     private func emitPanel(fn: LLVMValueRef, family f: Family, j0: LLVMValueRef, n: LLVMValueRef, nValid: LLVMValueRef, mCount: LLVMValueRef, k: LLVMValueRef,
                            a: LLVMValueRef, aRow: LLVMValueRef, aCol: LLVMValueRef, b: LLVMValueRef, ldb: LLVMValueRef,
-                           c: LLVMValueRef, ldc: LLVMValueRef, bPanelStride: LLVMValueRef?, epilogue: Epilogue?) {
+                           c: LLVMValueRef, ldc: LLVMValueRef, bPanels: (width: Int, stride: LLVMValueRef)?, epilogue: Epilogue?) {
         let bld = m.builder
-        // Packed B: panel j0 / 32, column j0 % 32 inside it (AVX2's 16-wide tiles split a panel).
-        let panel = TileMatmul.panelWidth
+        // Packed B: panel j0 / width, column j0 % width inside it (a multiple of NR: the
+        // kernel emitter checks).
         let panelStart = { (j: LLVMValueRef) in
-            bPanelStride.map { ps in
-                self.m.gep(b, LLVMBuildAdd(bld, LLVMBuildMul(bld, LLVMBuildSDiv(bld, j, self.m.int(panel), "")!, ps, "")!,
-                                           LLVMBuildSRem(bld, j, self.m.int(panel), "")!, "")!)
+            bPanels.map { p in
+                self.m.gep(b, LLVMBuildAdd(bld, LLVMBuildMul(bld, LLVMBuildSDiv(bld, j, self.m.int(p.width), "")!, p.stride, "")!,
+                                           LLVMBuildSRem(bld, j, self.m.int(p.width), "")!, "")!)
             } ?? self.m.gep(b, j)
         }
         let bj = panelStart(j0)

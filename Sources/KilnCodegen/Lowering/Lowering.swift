@@ -3,8 +3,9 @@ import KilnIR
 /// Lowers a Graph IR function to a `KernelProgram`: one buffer per value (reshape aliases
 /// its operand), and per op a loop-nest kernel or a GEMM call.
 public enum Lowering {
-    public static func lower(_ f: Function) throws -> KernelProgram {
-        var ctx = LowerContext(name: f.name)
+    /// Lowers `f` for `target`, whose micro-kernel tile sets the width of packed weight panels.
+    public static func lower(_ f: Function, target: HostTarget = .host) throws -> KernelProgram {
+        var ctx = LowerContext(name: f.name, panelWidth: target.panelWidth)
         var map: [ValueID: Int] = [:]
         for a in f.arguments {
             let t = f.type(of: a)
@@ -14,7 +15,8 @@ public enum Lowering {
         let results = f.results.map { map[$0]! }
         for r in results where ctx.buffers[r].role == .temp { ctx.buffers[r].role = .output }
         return KernelProgram(name: f.name, buffers: ctx.buffers, steps: ctx.steps,
-                             argumentBuffers: f.arguments.map { map[$0]! }, resultBuffers: results, idLimits: ctx.idLimits)
+                             argumentBuffers: f.arguments.map { map[$0]! }, resultBuffers: results, idLimits: ctx.idLimits,
+                             panelWidth: ctx.panelWidth)
     }
 }
 
@@ -26,7 +28,10 @@ struct LowerContext {
     var counter = 0
     var idLimits: [Int: Int] = [:]
 
-    init(name: String) { self.name = name }
+    /// Columns of every packed B panel (`HostTarget.panelWidth`).
+    let panelWidth: Int
+
+    init(name: String, panelWidth: Int) { self.name = name; self.panelWidth = panelWidth }
 
     mutating func buffer(_ name: String, _ t: TensorType, role: KernelBuffer.Role = .temp, constant: [Float]? = nil) -> Int {
         buffers.append(KernelBuffer(name: name, elements: t.elementCount, isInt: t.dtype != .f32, role: role, constant: constant))
@@ -122,7 +127,7 @@ struct LowerContext {
             case .ifThen(let c, let body): collect(c, &used); collect(body, &used)
             case .matmul(let t):
                 used.formUnion([t.a, t.b, t.c] + (t.epilogue?.buffers ?? []))
-                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanelStride.map { [$0] } ?? []) {
+                for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanels.map { [$0.stride] } ?? []) {
                     collect(e, &used)
                 }
             }

@@ -2,7 +2,7 @@
 ///
 /// A `GemmCall` step otherwise runs through `Gemm`, a standalone BLIS-style GEMM that reaches
 /// 0.65-0.73x OpenBLAS on large shapes on a Zen 3; the FFN's training graph spent most of its
-/// time there. As kernels, B is first packed into 32-column panels (one parallel kernel), then
+/// time there. As kernels, B is first packed into panels of `panelWidth` columns (one parallel kernel), then
 /// blocks of `tiledGemmRowBlock` rows of C each run one `TileMatmul` over the panels, the schedule of the
 /// fused FFN block (K in L1-sized blocks, next-panel prefetch spread over the row tiles).
 extension KernelProgram {
@@ -36,10 +36,10 @@ extension KernelProgram {
     }
 
     private mutating func tiles(_ g: GemmCall, tag: String) -> [KernelStep] {
-        let pw = TileMatmul.panelWidth, panels = (g.n + pw - 1) / pw
+        let pw = panelWidth, panels = (g.n + pw - 1) / pw
         buffers.append(KernelBuffer(name: "\(tag).b_panels", elements: panels * g.k * pw, isInt: false, role: .temp, constant: nil))
         let packed = buffers.count - 1
-        // packed[(jp * k + p) * 32 + jj] = B[p, jp * 32 + jj], zero past column n.
+        // packed[(jp * k + p) * pw + jj] = B[p, jp * pw + jj], zero past column n.
         let col = KExpr.ivar("jp") * .int(pw) + .ivar("jj")
         let source = KExpr.load(g.b, .int(g.bOffset) + .ivar("p") * .int(g.n) + .iop(.min, col, .int(g.n - 1)))
         let pack = KernelFunction(name: "\(tag)_pack_b", buffers: [g.b, packed].sorted(), parallelCount: panels, body: [
@@ -58,7 +58,7 @@ extension KernelProgram {
                                  a: g.a, aOffset: .int(g.aOffset) + r0 * .int(g.k), aRowStride: .int(g.k),
                                  b: packed, bOffset: 0, ldb: .int(g.n),
                                  c: g.c, cOffset: .int(g.cOffset) + r0 * .int(g.n), ldc: .int(g.n),
-                                 accumulate: g.accumulate, bPanelStride: .int(g.k * pw))
+                                 accumulate: g.accumulate, bPanels: PackedPanels(width: pw, stride: .int(g.k * pw)))
         let rows = KernelFunction(name: "\(tag)_tiles", buffers: Array(Set([g.a, packed, g.c])).sorted(), parallelCount: blocks,
                                   body: [.loop("rb", .int(blocks), parallel: true, [.matmul(product)])])
         return [.kernel(pack), .kernel(rows)]
