@@ -65,7 +65,7 @@ extension FusedRows {
                     let wp = packed(n.inputs[1], k: cin, n: chain.hidden, prologue: &prologue, context: &context)
                     mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                     b: wp, bOffset: hv * .int(cin), ldb: .int(chain.hidden), c: buf, cOffset: 0, ldc: .int(hs),
-                                    accumulate: false, bPanels: PackedPanels(width: context.panelWidth, stride: .int(cin * context.panelWidth)), epilogue: epilogue)
+                                    accumulate: false, bPanels: context.panels(depth: cin), epilogue: epilogue)
                 } else {
                     mm = TileMatmul(m: .int(width), n: .int(hs), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                     b: argumentBuffer(n.inputs[1]), bOffset: hv, ldb: .int(chain.hidden),
@@ -86,7 +86,7 @@ extension FusedRows {
         let w2 = packed(exit.inputs[1], k: chain.hidden, n: cout, prologue: &prologue, context: &context)
         perSlice.append(.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(hs), a: slices[exit.inputs[0]]!, aOffset: 0, aRowStride: .int(hs),
                                            b: w2, bOffset: hv * .int(context.panelWidth), ldb: .int(cout),
-                                           c: ob, cOffset: obase, ldc: .int(cout), accumulate: true, bPanels: PackedPanels(width: context.panelWidth, stride: .int(chain.hidden * context.panelWidth)))))
+                                           c: ob, cOffset: obase, ldc: .int(cout), accumulate: true, bPanels: context.panels(depth: chain.hidden))))
         let bias: KExpr = exit.inputs.count > 2 ? .load(argumentBuffer(exit.inputs[2]), cv) : .float(0)
         out += guarded(o, y, [
             .loop(x, .int(width), parallel: false, [

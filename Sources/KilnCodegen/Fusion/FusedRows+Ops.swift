@@ -35,7 +35,7 @@ extension FusedRows {
             let wp = packed(n.inputs[1], k: cin, n: cout, prologue: &prologue, context: &context)
             var stmts: [KStmt] = [.matmul(TileMatmul(m: .int(width), n: .int(cout), k: .int(cin), a: ib, aOffset: ibase, aRowStride: .int(cin),
                                                      b: wp, bOffset: 0, ldb: .int(cout),
-                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanels: PackedPanels(width: context.panelWidth, stride: .int(cin * context.panelWidth))))]
+                                                     c: ob, cOffset: obase, ldc: .int(cout), accumulate: false, bPanels: context.panels(depth: cin)))]
             if n.inputs.count > 2 {
                 let bias = argumentBuffer(n.inputs[2])
                 stmts += pixels(.fop(.add, .load(ob, obase + xv * .int(cout) + cv), .load(bias, cv)))
@@ -66,7 +66,7 @@ extension FusedRows {
                                                a: ib, aOffset: ibase + (xlo + .ivar(dx) - .int(left)) * .int(cin), aRowStride: .int(cin),
                                                b: w, bOffset: (.ivar(dy) * .int(kw) + .ivar(dx)) * .int(cin * context.panelWidth), ldb: .int(cout),
                                                c: ob, cOffset: obase + xlo * .int(cout), ldc: .int(cout), accumulate: true,
-                                               bPanels: PackedPanels(width: context.panelWidth, stride: .int(kh * kw * cin * context.panelWidth)))),
+                                               bPanels: context.panels(depth: kh * kw * cin))),
                         ]),
                     ]),
                 ]),

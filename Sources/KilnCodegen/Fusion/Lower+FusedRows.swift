@@ -184,7 +184,7 @@ struct FusedRows {
 
     /// Weight `w` (row-major, `k` x `n`) packed into panels of `context.panelWidth` columns,
     /// zero-padded: the prologue of every call packs it once into per-thread scratch, and the
-    /// row matmuls read it as `PackedPanels(width: panelWidth, stride: k * panelWidth)`.
+    /// row matmuls read it as `context.panels(depth: k)`.
     mutating func packed(_ w: ValueID, k: Int, n: Int, prologue: inout [KStmt], context: inout LowerContext) -> Int {
         if let b = packedWeights[w] { return b }
         let pw = context.panelWidth, panels = (n + pw - 1) / pw

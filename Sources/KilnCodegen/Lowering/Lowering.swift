@@ -33,6 +33,9 @@ struct LowerContext {
 
     init(name: String, panelWidth: Int) { self.name = name; self.panelWidth = panelWidth }
 
+    /// How a matmul reads a weight packed with `depth` rows per panel.
+    func panels(depth: Int) -> PackedPanels { PackedPanels(width: panelWidth, stride: .int(depth * panelWidth)) }
+
     mutating func buffer(_ name: String, _ t: TensorType, role: KernelBuffer.Role = .temp, constant: [Float]? = nil) -> Int {
         buffers.append(KernelBuffer(name: name, elements: t.elementCount, isInt: t.dtype != .f32, role: role, constant: constant))
         return buffers.count - 1
