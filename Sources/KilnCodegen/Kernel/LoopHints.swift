@@ -4,10 +4,12 @@ internal import CLLVM
 /// the K loop of `TileMatmul`'s row kernels (`rowKernelUnroll`).
 ///
 /// Left alone, LLVM vectorizes such a loop, then unrolls the loops around it as well: for a
-/// body with a transcendental (GELU: a division, a 10-term polynomial and an exp per vector,
-/// with ~20 constants live) that runs out of the 32 vector registers and spills to the stack.
+/// body with a transcendental (GELU: a division, an 8-term polynomial and an exp per vector,
+/// with ~17 constants live) that runs out of the 32 vector registers and spills to the stack.
 /// Unrolling is turned off and the vector loop interleaved 4 deep, which measured best on
-/// the ConvNeXt block (1, 2, 4 and 8 tried; 8 spills again).
+/// the ConvNeXt block (1, 2, 4 and 8 tried; 8 spills again). With the cheaper GELU of
+/// session 18, 8 was mixed (ConvNeXt 0.97-0.98 at 2 threads but 1.02 at 1, InceptionNeXt
+/// 0.99-1.03) and 1 lost 3-9%.
 enum LoopHints {
     static let transcendentalInterleave = 4
 
