@@ -100,9 +100,13 @@ final class TileMatmulTests: XCTestCase {
             Case(m: 56, n: 64, k: 64, transposedA: true, accumulate: true), Case(m: 6, n: 16, k: 3), Case(m: 7, n: 17, k: 0),
             Case(m: 56, n: 144, k: 24, packedB: true), Case(m: 13, n: 40, k: 9, accumulate: true, packedB: true),
             Case(m: 5, n: 100, k: 33, transposedA: true, packedB: true),
-            // K over the 128-deep blocks: exactly one block, one more, and a ragged last block.
+            // K over the blocks (128 deep on AVX-512, 256 on AVX2): exactly one block, one more,
+            // a ragged last block, the deepest K run as one block (1.5 blocks) and one deeper.
             Case(m: 15, n: 32, k: 128, accumulate: true, packedB: true), Case(m: 17, n: 40, k: 129, packedB: true),
             Case(m: 30, n: 33, k: 300, transposedA: true, accumulate: true),
+            Case(m: 15, n: 32, k: 256, accumulate: true, packedB: true), Case(m: 17, n: 40, k: 257, packedB: true),
+            Case(m: 8, n: 48, k: 384, packedB: true), Case(m: 7, n: 20, k: 385, accumulate: true, packedB: true),
+            Case(m: 13, n: 33, k: 700, transposedA: true, accumulate: true),
             // Epilogues, with one K block and with several (applied once, after the last).
             Case(m: 20, n: 40, k: 24, packedB: true, epilogue: .relu6), Case(m: 13, n: 24, k: 300, epilogue: .gelu),
             Case(m: 9, n: 50, k: 140, accumulate: true, packedB: true, epilogue: .relu6),
@@ -145,9 +149,10 @@ final class TileMatmulTests: XCTestCase {
     /// `perTile` runs once before every row-tile call with `tile` counting the calls and `tiles`
     /// the calls of one K block: checked against a counter the statements keep themselves (one
     /// block: tiles = calls; three K blocks: calls = 3 tiles), and the product is unchanged.
+    /// K = 300 is three blocks of 128 on AVX-512 and one of 256 on AVX2; K = 700 three of 256.
     func testPerTileStatementsSeeEveryCall() throws {
         for target in [HostTarget.host, .avx2] where target == .host || HostTarget.host.features.contains("+avx2") {
-            for (m, n, k) in [(1, 16, 8), (5, 20, 32), (6, 128, 32), (13, 40, 64), (31, 128, 128), (9, 24, 300)] {
+            for (m, n, k) in [(1, 16, 8), (5, 20, 32), (6, 128, 32), (13, 40, 64), (31, 128, 128), (9, 24, 300), (7, 24, 700)] {
                 let logSize = 4096
                 var rng = SeededRandom(seed: UInt64(m * 7 + n * 3 + k))
                 let a = (0..<(m * k)).map { _ in Float(rng.uniform(-1, 1)) }, b = (0..<(k * n)).map { _ in Float(rng.uniform(-1, 1)) }
@@ -184,7 +189,8 @@ final class TileMatmulTests: XCTestCase {
                 let calls = Int(log[0]), what = "\(target) m \(m) n \(n) k \(k)"
                 XCTAssertGreaterThan(calls, 0, what)
                 let tiles = Int(log[1])
-                XCTAssertEqual(calls, k > 192 ? 3 * tiles : tiles, what)
+                let kBlock = GemmTile.forTarget(target).kBlock
+                XCTAssertEqual(calls, k > kBlock + kBlock / 2 ? (k + kBlock - 1) / kBlock * tiles : tiles, what)
                 for i in 0..<calls { XCTAssertEqual(Int(log[1 + i]), tiles, "\(what): call \(i)") }
                 XCTAssertEqual(log[1 + calls], -1, "\(what): no call past \(calls)")
                 for i in 0..<m {

@@ -22,7 +22,7 @@ extension LowerContext {
         let bands = min(max(node.attributes.int("bands"), 1), s.rows)
         var rows = FusedRows(schedule: s, body: body)
         for (a, b) in zip(body.arguments, ins) { rows.storage[a.index] = .global(b) }
-        let chains = s.hiddenChains(body: body)
+        let chains = s.hiddenChains(body: body, maxSlice: kBlock)
         var slices: [ValueID: Int] = [:]
         for chain in chains {
             for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }

@@ -20,8 +20,8 @@ final class TileMatmulEmitter {
         tile = GemmTile.forTarget(m.target)
     }
 
-    /// K per block: 128 x 32 floats of B (16 KiB) leave half of a 32 KiB L1 for A and C.
-    var kBlock: Int { 128 }
+    /// K per block (`GemmTile.kBlock`): a block of B takes 16 KiB, half of L1.
+    var kBlock: Int { tile.kBlock }
 
     /// The largest K run as one block. Splitting a slightly deeper K (MobileNetV2's 144)
     /// buys little L1 and costs a second pass over C with a nearly empty last block.

@@ -33,6 +33,9 @@ struct LowerContext {
 
     init(name: String, panelWidth: Int) { self.name = name; self.panelWidth = panelWidth }
 
+    /// K per block of the tile kernels for these panels (`GemmTile.kBlock`).
+    var kBlock: Int { GemmTile.kBlock(nr: panelWidth) }
+
     /// How a matmul reads a weight packed with `depth` rows per panel.
     func panels(depth: Int) -> PackedPanels { PackedPanels(width: panelWidth, stride: .int(depth * panelWidth)) }
 
