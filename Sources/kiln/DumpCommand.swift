@@ -40,6 +40,9 @@ struct DumpCommand: ParsableCommand {
     @Flag(help: "Print the graph after every pass of the pipeline.")
     var printAfterAll = false
 
+    @Flag(help: "With --emit kernels, llvm or asm: lower the graph as traced, without the pass pipeline (what `kiln run --no-passes` compiles).")
+    var noPasses = false
+
     @Option(help: "Threads the cost models plan for (default: KILN_THREADS or all cores).")
     var threads: Int?
 
@@ -50,6 +53,9 @@ struct DumpCommand: ParsableCommand {
         try reportingErrors {
             guard ["graph", "kernels", "llvm", "asm"].contains(emit) else {
                 throw KilnError("--emit \(emit): choose graph, kernels, llvm or asm")
+            }
+            if noPasses && (after != nil || printAfterAll || emit == "graph") {
+                throw KilnError("--no-passes applies to --emit kernels, llvm or asm without --after or --print-after-all")
             }
             var model = try options.load()
             if grad {
@@ -62,7 +68,9 @@ struct DumpCommand: ParsableCommand {
                 model.function = report.function
             }
             var f = model.function
-            if after != nil || printAfterAll {
+            // Code is emitted for the graph `kiln run` compiles: after every pass unless told otherwise.
+            let wholePipeline = emit != "graph" && after == nil && !printAfterAll && !noPasses
+            if after != nil || printAfterAll || wholePipeline {
                 let context = PassContext(threads: threads ?? Executable.defaultThreads, options: try parsePassOptions(passOptions))
                 let result = try PassPipeline.all.run(f, context: context, through: after) { name, r in
                     guard printAfterAll else { return }
@@ -71,15 +79,17 @@ struct DumpCommand: ParsableCommand {
                     print(r.function.printed())
                 }
                 if printAfterAll { return }
-                print("// after \(after!)")
-                for n in result.notes { print("// \(n)") }
+                // LLVM IR and assembly stay clean for llc and friends: the notes go to stderr there.
+                let comment = { (line: String) in ["llvm", "asm"].contains(emit) ? note(line) : print("// " + line) }
+                comment("after \(after ?? "every pass (as kiln run compiles it; --no-passes for the graph as traced)")")
+                for n in result.notes { comment(n) }
                 f = result.function
             }
             if emit != "graph" {
                 // As the compiled executor runs it (large GEMMs as tile-matmul kernels).
                 let program = try Lowering.lower(f).tilingGemms()
                 if emit == "kernels" {
-                    print("// \(model.origin): \(program.allKernels.count) kernels, \(program.buffers.count) buffers")
+                    print("// \(model.origin): \(program.allKernels.count) kernel\(program.allKernels.count == 1 ? "" : "s"), \(program.buffers.count) buffers")
                     print(program, terminator: "")
                     return
                 }

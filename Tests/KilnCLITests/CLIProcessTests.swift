@@ -157,4 +157,24 @@ final class CLIProcessTests: XCTestCase {
         let dot = try kiln(["dump", "resnet-basic-block", "--dot"])
         XCTAssertTrue(dot.stdout.contains("digraph"), dot.stdout)
     }
+
+    /// `--emit kernels` shows what `kiln run` compiles (the fused block's one kernel);
+    /// `--no-passes` the graph as traced, one kernel per op; LLVM IR carries no `//` notes.
+    func testDumpEmitsTheKernelsRunCompiles() throws {
+        let fused = try kiln(["dump", "convnext-block", "--shape", "1x8x8x96", "--emit", "kernels"])
+        XCTAssertEqual(fused.status, 0, fused.stderr)
+        XCTAssertTrue(fused.stdout.contains("convnext-block: 1 kernel,"), fused.stdout)
+        XCTAssertTrue(fused.stdout.contains("_fused_rows("), fused.stdout)
+        let traced = try kiln(["dump", "convnext-block", "--shape", "1x8x8x96", "--emit", "kernels", "--no-passes"])
+        XCTAssertEqual(traced.status, 0, traced.stderr)
+        XCTAssertFalse(traced.stdout.contains("_fused_rows("), traced.stdout)
+        XCTAssertTrue(traced.stdout.contains("_layer_norm("), traced.stdout)
+        let llvm = try kiln(["dump", "convnext-block", "--shape", "1x8x8x96", "--emit", "llvm"])
+        XCTAssertEqual(llvm.status, 0, llvm.stderr)
+        XCTAssertFalse(llvm.stdout.contains("//"), String(llvm.stdout.prefix(300)))
+        XCTAssertTrue(llvm.stderr.contains("fuse-residual-blocks"), llvm.stderr)
+        let misuse = try kiln(["dump", "convnext-block", "--no-passes"])
+        XCTAssertNotEqual(misuse.status, 0)
+        XCTAssertTrue(misuse.stderr.contains("--no-passes applies to --emit kernels"), misuse.stderr)
+    }
 }
