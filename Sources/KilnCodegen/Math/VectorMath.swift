@@ -185,7 +185,8 @@ struct VectorMath {
     }
 
     /// GELU. Exact form: x Phi(x) = x/2 (1 + erf(x/sqrt2)), with Phi(x) computed from Phi(-|x|)
-    /// so the tail does not cancel to 0 (max relative error 1.3e-6 for x >= -6). Tanh form: x/2 (1 + tanh u) = x sigmoid(2u), stable the same way.
+    /// so the tail does not cancel to 0 (max relative error 1.3e-6 for x >= -6).
+    /// Tanh form: x/2 (1 + tanh u) = x sigmoid(2u), stable the same way.
     func gelu(_ x: LLVMValueRef, tanhForm: Bool) -> LLVMValueRef {
         if tanhForm {
             let u = mul(c(0.797884560802865356), fma(mul(mul(x, x), x), c(0.044715), x))
