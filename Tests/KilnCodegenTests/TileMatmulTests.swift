@@ -203,4 +203,18 @@ final class TileMatmulTests: XCTestCase {
             }
         }
     }
+
+    /// A kernel's buffers are inferred from its body, including a matmul's `perTile`
+    /// statements: a buffer only they touch must still be passed to the kernel.
+    func testKernelDeclaresBuffersOnlyPerTileStatementsUse() {
+        var context = LowerContext(name: "t", panelWidth: GemmTile.forTarget(.host).nr)
+        let (a, b, c, log) = (context.temp("a", elements: 64), context.temp("b", elements: 64),
+                              context.temp("c", elements: 64), context.temp("log", elements: 8))
+        var t = TileMatmul(m: 8, n: 8, k: 8, a: a, aOffset: 0, aRowStride: 8, b: b, bOffset: 0, ldb: 8,
+                           c: c, cOffset: 0, ldc: 8, accumulate: false)
+        t.perTile = [.store(log, .ivar("tile"), .float(1))]
+        context.kernel("mm", parallel: 1, [.matmul(t)])
+        guard case .kernel(let k) = context.steps[0] else { return XCTFail("expected a kernel step") }
+        XCTAssertEqual(k.buffers, [a, b, c, log].sorted())
+    }
 }

@@ -136,6 +136,7 @@ struct LowerContext {
                 for e in [t.m, t.n, t.k, t.aOffset, t.aRowStride, t.aColStride, t.bOffset, t.ldb, t.cOffset, t.ldc] + (t.bPanels.map { [$0.stride] } ?? []) {
                     collect(e, &used)
                 }
+                collect(t.perTile, &used)
             }
         }
     }
