@@ -3,10 +3,13 @@ import KilnIR
 
 /// `fuse-block-backward`: in a training graph whose forward blocks were fused by
 /// `fuse-residual-blocks`, groups the backward nodes that work row by row on a block's image
-/// shape (the data gradient through pointwise ops, activations, layer-norm statistics and
-/// `dy . w^T` matmuls) into `fused` ops with the same row schedule as the forward, so each
-/// group runs as one kernel instead of one kernel per op. Weight gradients (reductions over
-/// all pixels) and k x k convolution backward stay separate kernels; the notes list them.
+/// shape, or on a sequence block's [B, T, C] in groups of tokens (the data gradient through
+/// pointwise ops, activations, layer-norm statistics and `dy . w^T` matmuls) into `fused` ops
+/// with the same row schedule as the forward, so each group runs as one kernel instead of one
+/// kernel per op. A transformer FFN's two `dy . w^T` matmuls form a hidden chain there as in
+/// the forward (`RowSchedule.hiddenChains`): the hidden gradient exists in slices, plus the
+/// full copy its weight-gradient GEMM reads. Weight gradients (reductions over all pixels)
+/// and k x k convolution backward stay separate kernels; the notes list them.
 ///
 /// Option `fuse-block-backward` = `on` (default) or `off`.
 ///
@@ -34,10 +37,11 @@ public struct FuseBlockBackward: Pass {
             let training = function.nodes.contains { [.conv2d_backward_input, .conv2d_backward_weight].contains($0.op) }
             return PassResult(function: function, notes: training ? ["no fused forward block: the backward runs op by op"] : [])
         }
+        // Leading shapes the backward rows run over: [B, H, W] of images, [B, T] of sequences.
         var leads: [[Int]] = []
         for n in forward {
             let s = function.type(of: n.outputs[0]).shape
-            if s.count == 4, !leads.contains(Array(s.dropLast())) { leads.append(Array(s.dropLast())) }
+            if s.count >= 3, !leads.contains(Array(s.dropLast())) { leads.append(Array(s.dropLast())) }
         }
         guard mode == "on" else { return PassResult(function: function, notes: ["off: the backward runs op by op"]) }
         var f = function
@@ -83,7 +87,7 @@ public struct FuseBlockBackward: Pass {
                     e.bands = schedule.batch >= threads ? 1 : min((threads + schedule.batch - 1) / schedule.batch, schedule.rows)
                 }
                 let attrs: Attributes = [
-                    "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(1), "direction": .symbol("backward"),
+                    "schedule": .symbol("rows"), "bands": .int(e.bands), "row_group": .int(schedule.group), "direction": .symbol("backward"),
                 ]
                 let outerInputs = body.arguments.map { a in f.value(named: body.name(of: a))! }
                 // What the backward kernel reads from the forward pass (the saved values).

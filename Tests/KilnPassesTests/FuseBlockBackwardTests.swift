@@ -69,6 +69,19 @@ final class FuseBlockBackwardTests: XCTestCase {
     func testMobileNetV2() throws { try check("mobilenetv2-block", .f32(3, 9, 7, 24), kernels: 29, avx2: true) }
     func testMobileNetV2BatchOne() throws { try check("mobilenetv2-block", .f32(1, 5, 11, 24), kernels: 29) }
 
+    /// A transformer FFN ([B, T, C], rows of T = 24 tokens here): the backward kernel runs its two
+    /// `dy . w^T` matmuls as a hidden chain, so the 4x-wide hidden gradient exists in slices
+    /// (and in the full copy the first weight's gradient GEMM reads), and the GELU derivative's
+    /// dozen pointwise nodes are one expression with no slice of their own.
+    func testTransformerFFN() throws {
+        try check("ffn-block", .f32(2, 24, 512), kernels: 16, avx2: true)
+        let (_, g) = try training("ffn-block", .f32(2, 24, 512))
+        let exe = try Executable(try fused(g).function, kind: .compiled, threads: 2)
+        let backward = try XCTUnwrap(exe.program.allKernels.last { $0.name.contains("fused_rows") })
+        let slices = backward.scratch.map { exe.program.buffers[$0.id].name }.filter { $0.hasSuffix(".slice") }
+        XCTAssertEqual(slices.count, 2, "the hidden gradient before and after the GELU derivative: \(slices)")
+    }
+
     /// The notes say what stays outside the backward kernel and why.
     func testNotesGiveReasonsForWhatIsNotFused() throws {
         let (_, g) = try training("convnext-block", .f32(1, 6, 6, 96))

@@ -4,7 +4,11 @@ import KilnPasses
 /// Row code for a hidden chain (back-to-back matmuls through an expanded hidden layer):
 /// the exit's row starts at its bias, then for each slice of hidden channels the entry
 /// matmuls fill the slice, the pointwise nodes run on it, and the exit matmul accumulates
-/// the slice's contribution. Slices stay in L1; the expanded row never exists in full.
+/// the slice's contribution. Slices stay in L2; the expanded row never exists in full, except
+/// for a chain value that is a block result (a backward kernel's hidden gradient): each of its
+/// slices is also stored to the full tensor. Inner values with one reader in the chain are not
+/// stored at all but evaluated inside that reader's expression (GELU's derivative: a dozen
+/// pointwise nodes, one pass).
 extension FusedRows {
     mutating func emitChain(_ chain: HiddenChain, slices: [ValueID: Int], into out: inout [KStmt], prologue: inout [KStmt],
                             context: inout LowerContext) throws {
@@ -31,7 +35,7 @@ extension FusedRows {
         for i in chain.entries {
             let out = body.nodes[i].outputs[0]
             let readers = users[out.index]
-            if readers.count == 1, chain.inner.contains(readers[0]), body.nodes[readers[0]].inputs.count == 1,
+            if readers.count == 1, chain.inner.contains(readers[0]), body.nodes[readers[0]].inputs.count == 1, !body.results.contains(out),
                !LoopHints.isTranscendental(activation(of: body.nodes[readers[0]])) {
                 epilogueActivation[i] = readers[0]
             } else if body.nodes[i].inputs.count > 2, !readers.isEmpty, readers.allSatisfy({ chain.inner.contains($0) }) {
@@ -39,16 +43,23 @@ extension FusedRows {
             }
         }
         let absorbed = Set(epilogueActivation.values)
-        /// Loads chain value or broadcast argument `v` at pixel x, slice channel c.
+        let producers = body.producers()
+        /// Chain value, inlined chain value or (broadcast) argument `v` at pixel x, slice channel c.
         func operand(_ v: ValueID) -> KExpr {
             if let buf = slices[v] {
                 let value = KExpr.load(buf, xv * .int(hs) + cv)
                 return pendingBias[v].map { .fop(.add, value, .load($0, hv + cv)) } ?? value
             }
+            if chain.values.contains(v), let p = producers[v.index] { return valueOf(body.nodes[p]) }
             return .load(argumentBuffer(v), broadcastIndex(v, y: yv, x: xv, c: hv + cv))
         }
+        /// The value of inner (pointwise) node `n` at pixel x, slice channel c.
+        func valueOf(_ n: Node) -> KExpr {
+            if n.inputs.count == 1 { return .call(activation(of: n), operand(n.inputs[0])) }
+            return .fop(FloatOp(rawValue: n.op.rawValue)!, operand(n.inputs[0]), operand(n.inputs[1]))
+        }
         var perSlice: [KStmt] = []
-        for i in (chain.entries + chain.inner).sorted() where !absorbed.contains(i) {
+        for i in (chain.entries + chain.inner).sorted() where !absorbed.contains(i) && slices[body.nodes[i].outputs[0]] != nil {
             let n = body.nodes[i]
             var buf = slices[n.outputs[0]]!
             var epilogue: TileEpilogue?
@@ -74,13 +85,22 @@ extension FusedRows {
                 perSlice.append(.matmul(mm))
                 guard n.inputs.count > 2, pendingBias[n.outputs[0]] == nil, epilogue == nil else { continue }
                 value = .fop(.add, .load(buf, xv * .int(hs) + cv), .load(argumentBuffer(n.inputs[2]), hv + cv))
-            } else if n.inputs.count == 1 {
-                value = .call(activation(of: n), operand(n.inputs[0]))
             } else {
-                value = .fop(FloatOp(rawValue: n.op.rawValue)!, operand(n.inputs[0]), operand(n.inputs[1]))
+                value = valueOf(n)
             }
             perSlice.append(.loop(x, .int(width), parallel: false, [
                 .loop(c, .int(hs), parallel: false, [.store(buf, xv * .int(hs) + cv, value)]),
+            ]))
+        }
+        // Chain values that are block results: each slice also goes to the full tensor, for the
+        // rows this band owns (one writer per row).
+        for v in chain.stored {
+            guard case .global(let full) = storage[v.index] else { continue }
+            let fullBase = ((KExpr.ivar("b") * .int(schedule.rows) + yv) * .int(width) + xv) * .int(chain.hidden) + hv + cv
+            perSlice.append(.ifThen(.and(.ige(yv, .ivar("r0")), .ilt(yv, .ivar("r1"))), [
+                .loop(x, .int(width), parallel: false, [
+                    .loop(c, .int(hs), parallel: false, [.store(full, fullBase, operand(v))]),
+                ]),
             ]))
         }
         let w2 = packed(exit.inputs[1], k: chain.hidden, n: cout, prologue: &prologue, context: &context)

@@ -25,9 +25,10 @@ extension LowerContext {
         let chains = s.hiddenChains(body: body, maxSlice: kBlock)
         var slices: [ValueID: Int] = [:]
         for chain in chains {
-            for v in chain.values { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
+            for v in chain.stored { slices[v] = scratch("\(body.name(of: v)).slice", elements: s.width * chain.slice) }
         }
-        rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: Set(slices.keys))
+        let chainValues = Set(chains.flatMap(\.values))
+        rows.inlined = FusedRows.inlinedValues(body: body, schedule: s, excluded: chainValues)
         // Reductions over every pixel (backward kernels): per-tile partial sums, added by a second kernel.
         var partials = PixelPartials()
         for (n, step) in zip(body.nodes, s.steps) {
@@ -43,7 +44,7 @@ extension LowerContext {
             }
         }
         for n in body.nodes where partials.offset(of: n.outputs[0]) == nil {
-            for o in n.outputs where slices[o] == nil && !rows.inlined.contains(o) {
+            for o in n.outputs where !chainValues.contains(o) && !rows.inlined.contains(o) {
                 if o == body.results[0], let b = resultBuffer[o] {
                     rows.storage[o.index] = .global(b)
                 } else {
@@ -51,6 +52,8 @@ extension LowerContext {
                 }
             }
         }
+        // A chain value that is a result is written in full, slice by slice; later nodes read it there.
+        for v in chainValues { if let b = resultBuffer[v] { rows.storage[v.index] = .global(b) } }
         var prologue: [KStmt] = []
         var perRow: [KStmt] = []
         for n in body.nodes where n.op == .batch_norm { rows.prepareBatchNorm(n, prologue: &prologue, context: &self) }

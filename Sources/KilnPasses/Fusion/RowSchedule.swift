@@ -216,7 +216,7 @@ public struct RowSchedule: Sendable, Hashable {
     public func scratchFloats(body: Function) -> Int {
         var total = 0
         let chains = hiddenChains(body: body)
-        let sliced = Dictionary(chains.flatMap { c in c.values.map { ($0, c.slice) } }, uniquingKeysWith: { a, _ in a })
+        let sliced = Dictionary(chains.flatMap { c in c.values.map { ($0, c.stored.contains($0) ? c.slice : 0) } }, uniquingKeysWith: { a, _ in a })
         for node in body.nodes {
             for o in node.outputs where !body.results.contains(o) {
                 total += sliced[o].map { width * $0 } ?? ring[o.index] * width * channels[o.index]
@@ -236,8 +236,11 @@ public struct HiddenChain: Sendable, Hashable {
     public var input: ValueID
     public var hidden: Int
     public var slice: Int
-    /// Values that live in slice buffers (outputs of entries and inner nodes).
+    /// Outputs of the entries and inner nodes.
     public var values: [ValueID]
+    /// The values among them that live in slice buffers; the others are evaluated inside
+    /// their one reader's expression.
+    public var stored: [ValueID]
 }
 
 extension RowSchedule {
@@ -261,7 +264,10 @@ extension RowSchedule {
             var input: ValueID?
             var stack = [h], ok = true
             while ok, let v = stack.popLast() {
-                guard spatial[v.index], channels[v.index] == hidden, let p = producers[v.index] else { ok = false; break }
+                guard spatial[v.index], channels[v.index] == hidden else { ok = false; break }
+                // A hidden-wide block argument (a backward kernel's saved pre-activation) is read
+                // in place, slice by slice.
+                guard let p = producers[v.index] else { ok = body.arguments.contains(v); continue }
                 if members.contains(p) { continue }
                 members.insert(p)
                 let node = body.nodes[p]
@@ -278,26 +284,36 @@ extension RowSchedule {
                 }
             }
             guard ok, let input, !entries.isEmpty, members.isDisjoint(with: taken) else { continue }
-            // Every chain value is read only by the chain (or the exit), never by the block result.
+            // Every chain value is read only by the chain (or the exit), unless it is a block
+            // result: that one is also written in full, slice by slice (a backward kernel's
+            // hidden gradient, which a weight-gradient GEMM reads), and nodes after the exit may
+            // read it there (its bias gradient, a reduction over pixels).
             let values = members.flatMap { body.nodes[$0].outputs }
             let closed = values.allSatisfy { v in
-                !body.results.contains(v) && users[v.index].allSatisfy { members.contains($0) || $0 == exitIndex }
+                users[v.index].allSatisfy { members.contains($0) || $0 == exitIndex || (body.results.contains(v) && $0 > exitIndex) }
             }
             guard closed, hidden > 16 else { continue }
+            // Values with a slice buffer: matmul outputs, what the exit reads, values read twice
+            // in the chain and results. The rest (one reader, a pointwise node of the chain) are
+            // evaluated inside their reader's expression.
+            let stored = values.filter { v in
+                let readers = users[v.index]
+                return entries.contains(producers[v.index]!) || readers.contains(exitIndex) || readers.count != 1 || body.results.contains(v)
+            }
             // The largest slice up to `maxSlice` that divides the hidden width, fills whole
             // 32-wide micro-kernel panels and keeps one slice of every chain value within
             // `sliceBytes`. Deeper slices mean fewer passes over the exit matmul's accumulator
             // and more column panels per pass over the entry's input: on a Zen 3 slices of 128
             // beat slices of 64 (which kept them in L1) by 10% in the fused FFN, and 256 beat
             // 128 by 1.3-1.7% (with K blocks of 256).
-            let budget: Int = sliceBytes / (4 * width * values.count)
+            let budget: Int = sliceBytes / (4 * width * max(stored.count, 1))
             let candidates: [Int] = Array(1...min(hidden, maxSlice, max(budget, 32))).reversed()
             let panels: Int? = candidates.first { hidden % $0 == 0 && $0 % 32 == 0 }
             let slice: Int = panels ?? candidates.first { hidden % $0 == 0 } ?? hidden
             taken.formUnion(members)
             taken.insert(exitIndex)
             chains.append(HiddenChain(entries: entries.sorted(), inner: inner.sorted(), exit: exitIndex, input: input,
-                                      hidden: hidden, slice: slice, values: values.sorted()))
+                                      hidden: hidden, slice: slice, values: values.sorted(), stored: stored.sorted()))
         }
         return chains
     }
