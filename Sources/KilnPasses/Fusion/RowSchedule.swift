@@ -286,11 +286,16 @@ extension RowSchedule {
             guard ok, let input, !entries.isEmpty, members.isDisjoint(with: taken) else { continue }
             // Every chain value is read only by the chain (or the exit), unless it is a block
             // result: that one is also written in full, slice by slice (a backward kernel's
-            // hidden gradient, which a weight-gradient GEMM reads), and nodes after the exit may
-            // read it there (its bias gradient, a reduction over pixels).
+            // hidden gradient, which a weight-gradient GEMM reads), and reductions over pixels
+            // after the exit may read it there (its bias gradient). Nothing else may: the chain
+            // writes the value at the exit's row, so a reader with a row halo would find rows
+            // not yet written.
             let values = members.flatMap { body.nodes[$0].outputs }
+            func reducesPixels(_ i: Int) -> Bool { if case .pixelReduce = steps[i] { return true }; return false }
             let closed = values.allSatisfy { v in
-                users[v.index].allSatisfy { members.contains($0) || $0 == exitIndex || (body.results.contains(v) && $0 > exitIndex) }
+                users[v.index].allSatisfy {
+                    members.contains($0) || $0 == exitIndex || (body.results.contains(v) && $0 > exitIndex && reducesPixels($0))
+                }
             }
             guard closed, hidden > 16 else { continue }
             // Values with a slice buffer: matmul outputs, what the exit reads, values read twice
