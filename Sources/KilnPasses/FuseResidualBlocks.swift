@@ -46,11 +46,20 @@ public struct FuseResidualBlocks: Pass {
             }
             let us = { (s: Double) in String(format: "%.1f us", s * 1e6) }
             let fits = e.scratchBytes <= context.machine.l2Bytes
-            let decision = mode == "on" || (fits && e.fusedSeconds < e.unfusedSeconds)
+            // Every row group streams all the block's weights and runs its matmuls on that many
+            // rows, which the cost model's occupancy term underrates for very short groups. T
+            // with no divisor from 32 to 128 (a prime 131 gives rows of 1 token) stays unfused:
+            // on a Zen 3 the FFN block at 2 threads ran 3.2x slower fused in rows of 1 token, and
+            // 1.14x / 1.05x / 1.12x slower in rows of 8 / 12 / 16; rows of 32 were 1.12x faster.
+            let shortRows = schedule.rank == 3 && schedule.rows > 1 && schedule.group < RowSchedule.minimumTokenGroup
+            let decision = mode == "on" || (fits && !shortRows && e.fusedSeconds < e.unfusedSeconds)
             var why = "predicted fused \(us(e.fusedSeconds)) vs separate kernels \(us(e.unfusedSeconds)), roofline \(us(e.rooflineSeconds)); "
             why += "rows of \(schedule.width) pixels\(schedule.group > 1 ? " (\(schedule.group) tokens)" : ""), "
             why += "\(schedule.batch) x \(e.bands) tiles, halo \(schedule.haloRows) rows, scratch \(e.scratchBytes / 1024) KiB per thread"
             if !fits && mode != "on" { why += " (more than L2)" }
+            if shortRows && mode != "on" {
+                why += " (rows of under \(RowSchedule.minimumTokenGroup) tokens: T = \(schedule.rows * schedule.group) has no divisor from \(RowSchedule.minimumTokenGroup) to 128)"
+            }
             notes.append("\(label): \(decision ? "fused" : "not fused"): \(why)")
             guard decision else { continue }
             let attrs: Attributes = [

@@ -196,6 +196,25 @@ final class FusionCostModelTests: XCTestCase {
         }
     }
 
+    /// A sequence whose length has no divisor from 32 to 128 (262 = 2 x 131: rows of 2 tokens)
+    /// is not fused in `auto`, and the note says why; `on` still fuses it.
+    func testShortTokenGroupsStayUnfused() throws {
+        let f = try parseFunction("""
+            func @ffn(%x: f32[1,262,64], param %w1: f32[64,256], param %b1: f32[256], param %w2: f32[256,64], param %b2: f32[64]) -> (f32[1,262,64]) {
+              %1 = linear %x, %w1, %b1 : f32[1,262,256]
+              %2 = gelu %1 {approximate = none} : f32[1,262,256]
+              %3 = linear %2, %w2, %b2 : f32[1,262,64]
+              %4 = add %x, %3 : f32[1,262,64]
+              return %4
+            }
+            """, file: "short.kir")
+        let auto = try FuseResidualBlocks().run(f, context: PassContext(threads: 2))
+        XCTAssertFalse(auto.function.nodes.contains { $0.op == .fused }, "\(auto.notes)")
+        XCTAssertTrue(auto.notes.joined().contains("rows of under 32 tokens: T = 262 has no divisor from 32 to 128"), "\(auto.notes)")
+        let on = try FuseResidualBlocks().run(f, context: PassContext(threads: 2, options: ["fuse-residual-blocks": "on"]))
+        XCTAssertEqual(on.function.nodes.filter { $0.op == .fused }.first?.attributes.int("row_group"), 2)
+    }
+
     /// Batch 8 keeps two threads busy without splitting images; batch 1 splits rows into bands,
     /// 4 per thread for ConvNeXt (its band edges recompute nothing: the depthwise conv reads x).
     func testParallelTiles() throws {

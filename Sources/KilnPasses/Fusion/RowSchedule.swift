@@ -208,6 +208,10 @@ public struct RowSchedule: Sendable, Hashable {
         (1...min(128, max(t, 1))).last { t % $0 == 0 } ?? 1
     }
 
+    /// The fewest tokens per row group that `fuse-residual-blocks` fuses in `auto` mode when a
+    /// sequence has more than one group (see there).
+    public static let minimumTokenGroup = 32
+
     /// Extra rows computed before a band's first output row (the halo).
     public var haloRows: Int { zip(lead, back).map { $0 + $1 }.max() ?? 0 }
 
