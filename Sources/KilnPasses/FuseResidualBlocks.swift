@@ -58,7 +58,10 @@ public struct FuseResidualBlocks: Pass {
             why += "\(schedule.batch) x \(e.bands) tiles, halo \(schedule.haloRows) rows, scratch \(e.scratchBytes / 1024) KiB per thread"
             if !fits && mode != "on" { why += " (more than L2)" }
             if shortRows && mode != "on" {
-                why += " (rows of under \(RowSchedule.minimumTokenGroup) tokens: T = \(schedule.rows * schedule.group) has no divisor from \(RowSchedule.minimumTokenGroup) to 128)"
+                let t = schedule.rows * schedule.group
+                why += RowSchedule.tokenGroup(t) < RowSchedule.minimumTokenGroup
+                    ? " (rows of under \(RowSchedule.minimumTokenGroup) tokens: T = \(t) has no divisor from \(RowSchedule.minimumTokenGroup) to 128)"
+                    : " (rows of under \(RowSchedule.minimumTokenGroup) tokens: the largest group that fits L2)"
             }
             notes.append("\(label): \(decision ? "fused" : "not fused"): \(why)")
             guard decision else { continue }

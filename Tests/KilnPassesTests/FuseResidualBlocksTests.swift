@@ -194,6 +194,11 @@ final class FusionCostModelTests: XCTestCase {
             XCTAssertTrue(result.notes.joined().contains("(\(group) tokens)"), "\(result.notes)")
             XCTAssertFalse(result.notes.joined().contains("more than L2"), "\(result.notes)")
         }
+        // Wide enough that the group fitting L2 is under 32 tokens: not fused, and the note
+        // blames L2, not T (256 has divisors up to 128).
+        let wide = try FuseResidualBlocks().run(try parseFunction(ffn(8192), file: "ffn.kir"), context: PassContext(threads: 2))
+        XCTAssertFalse(wide.function.nodes.contains { $0.op == .fused }, "\(wide.notes)")
+        XCTAssertTrue(wide.notes.joined().contains("the largest group that fits L2"), "\(wide.notes)")
     }
 
     /// A sequence whose length has no divisor from 32 to 128 (262 = 2 x 131: rows of 2 tokens)
