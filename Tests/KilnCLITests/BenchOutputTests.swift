@@ -57,6 +57,12 @@ final class BenchOutputTests: XCTestCase {
         XCTAssertEqual(lines.count, 4, table)
         XCTAssertTrue(lines[0].contains("fused ms") && lines[0].contains("roofline ms"), table)
         XCTAssertTrue(lines[1].contains("convnext-block") && lines[1].contains("2.00x"), table)
+        // No FMA peak in these records: its column shows "-".
+        XCTAssertTrue(lines[0].contains("% peak") && lines[1].contains(" - "), table)
+        var withPeak = records
+        for i in withPeak.indices { withPeak[i].fmaPeakGflops = 40 }
+        // Fused at batch 1 runs 10 GFLOP/s: 25% of a 40 GFLOP/s peak.
+        XCTAssertTrue(BenchTable.render(withPeak).split(separator: "\n")[1].contains("25.0%"), BenchTable.render(withPeak))
     }
 
     func testComparisonFlagsSlowerFusedMedianAndLowerRatio() {

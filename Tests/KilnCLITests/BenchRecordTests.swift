@@ -7,7 +7,7 @@ final class BenchRecordTests: XCTestCase {
     func sample() -> [BenchRecord] {
         [BenchRecord(name: "convnext-block", direction: .forwardBackward, batch: 8, threads: 2, variant: .fused,
                      medianMs: 12.5, gflops: 80, sgemmGflops: 200, rooflineMs: 5, bandwidthGbps: 15, kernels: 3,
-                     peakBytes: 1 << 20, ratio: 1.5, minMs: 12, runs: 7),
+                     peakBytes: 1 << 20, ratio: 1.5, minMs: 12, runs: 7, fmaPeakGflops: 250),
          BenchRecord(name: "gla", direction: .forward, batch: 1, threads: 1, variant: .chunkwise,
                      medianMs: 2, gflops: 10, sgemmGflops: 100, rooflineMs: 1, seqLen: 2048, chunk: 64)]
     }
@@ -18,13 +18,27 @@ final class BenchRecordTests: XCTestCase {
         XCTAssertEqual(try BenchRecord.decode(data), records)
         let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
         let required: Set = ["name", "direction", "batch", "threads", "variant", "median_ms", "gflops", "sgemm_gflops", "roofline_ms"]
-        let optional: Set = ["bandwidth_gbps", "kernels", "seq_len", "chunk", "peak_bytes", "ratio", "min_ms", "runs"]
+        let optional: Set = ["bandwidth_gbps", "kernels", "seq_len", "chunk", "peak_bytes", "ratio", "min_ms", "runs", "fma_peak_gflops"]
         XCTAssertEqual(Set(objects[0].keys), required.union(optional).subtracting(["seq_len", "chunk"]))
         XCTAssertEqual(Set(objects[1].keys), required.union(["seq_len", "chunk"]))
         XCTAssertEqual(objects[0]["direction"] as? String, "forward+backward")
         XCTAssertEqual(objects[0]["variant"] as? String, "fused")
         XCTAssertEqual(objects[1]["variant"] as? String, "chunkwise")
         XCTAssertEqual(objects[0]["median_ms"] as? Double, 12.5)
+        XCTAssertEqual(records[0].fractionOfPeak ?? 0, 80.0 / 250, accuracy: 1e-12)
+        XCTAssertNil(records[1].fractionOfPeak)
+    }
+
+    /// The FMA peak at 1 thread is a real rate, and the machine line reports sgemm as a share of it.
+    func testFmaPeakIsMeasuredAndSummarized() throws {
+        let peak = try XCTUnwrap(FmaPeak.measure(threads: 1, timer: .quick, trials: 1, seconds: 0.005))
+        XCTAssertTrue(peak.isFinite && peak > 0.1, "\(peak) GFLOP/s")
+        let m = MeasuredMachine(threads: 1, sgemmGflops: peak / 2, sgemmSize: 1024, bandwidthGBps: 20, copyGBps: 20,
+                                streamBytesPerArray: 1, fmaPeakGflops: peak)
+        XCTAssertTrue(m.summary.contains("(sgemm at 50.0%)"), m.summary)
+        let unmeasured = MeasuredMachine(threads: 1, sgemmGflops: 1, sgemmSize: 1024, bandwidthGBps: 20, copyGBps: 20,
+                                         streamBytesPerArray: 1)
+        XCTAssertFalse(unmeasured.summary.contains("FMA peak"), unmeasured.summary)
     }
 
     func testDecodingRejectsAnUnknownDirection() {

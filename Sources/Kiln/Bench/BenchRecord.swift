@@ -73,18 +73,21 @@ public struct BenchRecord: Codable, Hashable, Sendable {
     /// Linear attention: time over the same configuration at the run's shortest sequence
     /// length, the median of paired alternating rounds (`PairedLengthRatio`).
     public var lengthRatio: Double?
+    /// The machine's FMA peak at `threads` threads, measured in this run (`FmaPeak`), GFLOP/s.
+    public var fmaPeakGflops: Double?
 
     enum CodingKeys: String, CodingKey {
         case name, direction, batch, threads, variant
         case medianMs = "median_ms", gflops, sgemmGflops = "sgemm_gflops", rooflineMs = "roofline_ms"
         case bandwidthGbps = "bandwidth_gbps", kernels, seqLen = "seq_len", chunk, peakBytes = "peak_bytes"
-        case ratio, minMs = "min_ms", runs, lengthRatio = "length_ratio"
+        case ratio, minMs = "min_ms", runs, lengthRatio = "length_ratio", fmaPeakGflops = "fma_peak_gflops"
     }
 
     public init(name: String, direction: BenchDirection, batch: Int, threads: Int, variant: BenchVariant,
                 medianMs: Double, gflops: Double, sgemmGflops: Double, rooflineMs: Double,
                 bandwidthGbps: Double? = nil, kernels: Int? = nil, seqLen: Int? = nil, chunk: Int? = nil,
-                peakBytes: Int? = nil, ratio: Double? = nil, minMs: Double? = nil, runs: Int? = nil, lengthRatio: Double? = nil) {
+                peakBytes: Int? = nil, ratio: Double? = nil, minMs: Double? = nil, runs: Int? = nil, lengthRatio: Double? = nil,
+                fmaPeakGflops: Double? = nil) {
         self.name = name
         self.direction = direction
         self.batch = batch
@@ -103,6 +106,7 @@ public struct BenchRecord: Codable, Hashable, Sendable {
         self.minMs = minMs
         self.runs = runs
         self.lengthRatio = lengthRatio
+        self.fmaPeakGflops = fmaPeakGflops
     }
 
     /// Identifies the configuration regardless of variant: records with equal keys are
@@ -125,6 +129,9 @@ public struct BenchRecord: Codable, Hashable, Sendable {
 
     /// Achieved fraction of the in-run sgemm rate.
     public var fractionOfSgemm: Double { sgemmGflops > 0 ? gflops / sgemmGflops : 0 }
+
+    /// Achieved fraction of the in-run FMA peak, when it was measured.
+    public var fractionOfPeak: Double? { fmaPeakGflops.flatMap { $0 > 0 ? gflops / $0 : nil } }
 }
 
 extension BenchRecord {

@@ -47,11 +47,11 @@ public enum BenchTable {
         }
         if !pairs.isEmpty {
             lines.append(pad(["name", "direction", "batch", "thr", "fused ms", "unfused ms", "ratio", "fused GF/s",
-                              "% sgemm", "roofline ms", "bound", "kernels f/u"], widths: pairWidths))
+                              "% sgemm", "% peak", "roofline ms", "bound", "kernels f/u"], widths: pairWidths))
             for (f, u) in pairs {
                 lines.append(pad([f.name, f.direction.rawValue, "\(f.batch)", "\(f.threads)", ms(f.medianMs), ms(u.medianMs),
                                   String(format: "%.2fx", u.medianMs / f.medianMs), String(format: "%.1f", f.gflops),
-                                  String(format: "%.1f%%", 100 * f.fractionOfSgemm), ms(f.rooflineMs), bound(of: f),
+                                  String(format: "%.1f%%", 100 * f.fractionOfSgemm), percent(f.fractionOfPeak), ms(f.rooflineMs), bound(of: f),
                                   "\(f.kernels.map(String.init) ?? "-")/\(u.kernels.map(String.init) ?? "-")"],
                                  widths: pairWidths))
             }
@@ -73,8 +73,11 @@ public enum BenchTable {
     }
 
     // Negative widths are left-aligned (text columns), positive right-aligned (numbers).
-    static let pairWidths = [-20, -16, 5, 3, 10, 10, 7, 10, 8, 11, 8, 11]
+    static let pairWidths = [-20, -16, 5, 3, 10, 10, 7, 10, 8, 7, 11, 8, 11]
     static let otherWidths = [-20, -16, 5, 3, 6, 5, -10, 10, 8, 8, 11, 7, 8]
+
+    /// A fraction as a percentage, "-" when it was not measured.
+    static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "-" }
 
     static func ms(_ v: Double) -> String { String(format: v < 10 ? "%.3f" : v < 1000 ? "%.2f" : "%.0f", v) }
 

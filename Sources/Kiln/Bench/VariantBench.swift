@@ -79,7 +79,7 @@ public enum VariantBench {
                                rooflineMs: roofline.seconds * 1e3, bandwidthGbps: machine.bandwidthGBps,
                                kernels: r.executable.program.kernelLaunches, seqLen: c.seqLen, chunk: c.chunk,
                                peakBytes: r.executable.peakArenaBytes, ratio: i == reference ? nil : refMedian / s.median,
-                               minMs: s.min * 1e3, runs: s.runs)
+                               minMs: s.min * 1e3, runs: s.runs, fmaPeakGflops: machine.fmaPeakGflops)
         }
     }
 }
