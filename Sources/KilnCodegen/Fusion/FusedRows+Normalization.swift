@@ -2,10 +2,6 @@ import KilnIR
 
 /// Row code for normalizations inside a row-scheduled block.
 extension FusedRows {
-    /// Lanes of the partial sums: channel sums run as `lanes` independent accumulators, a
-    /// loop LLVM turns into vector adds (fp32 sums cannot be reassociated from LLVM 14's C API).
-    static let lanes = 16
-
     mutating func normalization(_ n: Node, y: KExpr, x: String, c: String, prologue: inout [KStmt],
                                 context: inout LowerContext) throws -> [KStmt] {
         let o = n.outputs[0], input = n.inputs[0]
@@ -19,7 +15,7 @@ extension FusedRows {
             return columnLoops(channels: ch, y: y, body: { x, c, value in .store(ob, obase + x * .int(ch) + c, value) },
                                value: { rows, x, c in rows.expression(of: n, y: y, x: x, c: c) })
         case .layer_norm, .rms_norm:
-            let partial = context.scratch("\(body.name(of: o)).partial", elements: FusedRows.lanes)
+            let partial = context.scratch("\(body.name(of: o)).partial", elements: LaneSum.lanes)
             let isLayer = n.op == .layer_norm
             let gamma: KExpr = n.inputs.count > 1 ? .load(argumentBuffer(n.inputs[1]), cv) : .float(1)
             let beta: KExpr = isLayer && n.inputs.count > 2 ? .load(argumentBuffer(n.inputs[2]), cv) : .float(0)
@@ -49,22 +45,9 @@ extension FusedRows {
     /// `target += sum over channels of value(x * ch + channel)` through lane partial sums.
     private mutating func channelSum(_ partial: Int, into target: String, ch: Int, x: String,
                                      _ value: @escaping (KExpr) -> KExpr) -> [KStmt] {
-        let lanes = FusedRows.lanes
-        let l = fresh("l"), blk = fresh("blk"), tail = fresh("tail")
-        let (lv, bv) = (KExpr.ivar(l), KExpr.ivar(blk))
         let pixel = KExpr.ivar(x) * .int(ch)
-        let elementValue = { (channel: KExpr) -> KExpr in value(pixel + channel) }
-        return [
-            .loop(l, .int(lanes), parallel: false, [.store(partial, lv, .float(0))]),
-            .loop(blk, .int(ch / lanes), parallel: false, [
-                .loop(l, .int(lanes), parallel: false, [
-                    .store(partial, lv, .fop(.add, .load(partial, lv), elementValue(bv * .int(lanes) + lv))),
-                ]),
-            ]),
-            .loop(l, .int(lanes), parallel: false, [.assign(target, .fop(.add, .fvar(target), .load(partial, lv)))]),
-            .loop(tail, .int(ch % lanes), parallel: false, [
-                .assign(target, .fop(.add, .fvar(target), elementValue(.int(ch / lanes * lanes) + .ivar(tail)))),
-            ]),
-        ]
+        return LaneSum.statements(partial: partial, into: target, count: ch, l: fresh("l"), block: fresh("blk"), tail: fresh("tail")) {
+            value(pixel + $0)
+        }
     }
 }
