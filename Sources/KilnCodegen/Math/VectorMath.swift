@@ -154,16 +154,28 @@ struct VectorMath {
     /// alone costs |a|^2 * 6e-8 relative in the far tail.
     private func erfcChebyshev(_ a: LLVMValueRef) -> LLVMValueRef {
         let t = div(c(1), fma(a, c(0.5), c(1)))
-        let q = poly(t, [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277])
+        let q = poly(t, VectorMath.erfcChebyshevPolynomial)
         let hi = mul(a, a)
         let lo = fma(a, a, LLVMBuildFNeg(b, hi, "")!)
         return mul(t, mul(exp(LLVMBuildFNeg(b, hi, "")!), exp(sub(q, lo))))
     }
 
-    /// erf: the series for |x| < 0.5, else sign(x) (1 - erfc(|x|)).
+    /// Numerical Recipes' erfc exponent polynomial in t = 1/(1 + a/2), low to high.
+    static let erfcChebyshevPolynomial: [Float] = [
+        -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+    ]
+
+    /// erf: the series for |x| < 0.5, else sign(x) (1 - erfc(|x|)). Both sides are evaluated
+    /// for every lane, so the large side is cut to what erf needs: erfc(|x|) <= 0.48 there and
+    /// only its absolute error shows (erf >= 0.52), so the Chebyshev erfc takes one
+    /// `expNonPositive` of the rounded q - a^2 instead of `erfc`'s split exponent (two `exp`s)
+    /// and its own copy of the series. About 40% fewer operations per vector (the GELU
+    /// derivative of every backward pass evaluates it per hidden element).
     func erf(_ x: LLVMValueRef) -> LLVMValueRef {
         let ax = abs(x)
-        let large = unary2("llvm.copysign", sub(c(1), erfc(nonNegative: ax)), x)
+        let t = div(c(1), fma(ax, c(0.5), c(1)))
+        let tail = mul(t, expNonPositive(fma(ax, LLVMBuildFNeg(b, ax, "")!, poly(t, VectorMath.erfcChebyshevPolynomial))))
+        let large = unary2("llvm.copysign", sub(c(1), tail), x)
         return select(lt(ax, c(0.5)), erfSeries(x), large)
     }
 
