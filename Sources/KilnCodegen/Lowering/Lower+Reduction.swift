@@ -68,13 +68,22 @@ extension LowerContext {
     static let reductionChunk = 1 << 15
 
     /// `out[0] = reduce of all count elements`: chunks of `reductionChunk` (a multiple of the
-    /// lanes) in parallel, each through lane partials, then the chunks' results in order.
+    /// lanes) in parallel, each through lane partials, then the chunks' results in order
+    /// (a second kernel). A reduction within one chunk is a single kernel.
     mutating func wholeReduction(_ op: OpKind, _ input: Int, _ output: Int, count: Int) {
         let chunk = min(Self.reductionChunk, (count + LaneSum.lanes - 1) / LaneSum.lanes * LaneSum.lanes)
         let chunks = (count + chunk - 1) / chunk, last = count - (chunks - 1) * chunk
         let partial = scratch("\(op.rawValue).partial", elements: LaneSum.lanes)
-        let sums = temp("\(op.rawValue).chunks", elements: chunks)
         let start = Self.reductionStart(op)
+        if chunks == 1 {
+            // One chunk: one kernel, with no partials to combine.
+            kernel(op.rawValue, parallel: 1, [.loop("o", .int(1), parallel: true, [.variable("acc", .float(start))]
+                + LaneSum.statements(partial: partial, into: "acc", count: count, l: "l", block: "blk", tail: "tail",
+                                     combine: Self.combine(op), start: start) { .load(input, $0) }
+                + [.store(output, 0, Self.finish(op, .fvar("acc"), count: count))])])
+            return
+        }
+        let sums = temp("\(op.rawValue).chunks", elements: chunks)
         let sweep = { (length: Int) -> [KStmt] in
             [.variable("acc", .float(start))]
                 + LaneSum.statements(partial: partial, into: "acc", count: length, l: "l", block: "blk", tail: "tail",
