@@ -5,8 +5,9 @@ import KilnCodegen
 /// registers, no memory traffic) running on that many threads at once.
 ///
 /// Reported beside the sgemm roof, not instead of it: no real kernel reaches this rate, but
-/// the distance between the two says how much a GEMM-bound block could still gain. On a
-/// Zen 3, OpenBLAS's 2048³ sgemm reaches about 93% of it, on an Ice Lake about 73%.
+/// the distance between the two says how much a GEMM-bound block could still gain. On the
+/// Zen 3 development VM OpenBLAS's 2048³ sgemm measured 91-93% of it; the project's notes put
+/// an Ice Lake core at about 73% (110 of 150 GFLOP/s).
 public enum FmaPeak {
     /// GFLOP/s at `threads` threads: the best of `trials` medians, as for the sgemm roof
     /// (one preempted run does not count, and other processes can only lower the figure).
