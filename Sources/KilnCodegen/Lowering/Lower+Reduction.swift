@@ -73,16 +73,13 @@ extension LowerContext {
     mutating func wholeReduction(_ op: OpKind, _ input: Int, _ output: Int, count: Int) {
         let chunk = min(Self.reductionChunk, (count + LaneSum.lanes - 1) / LaneSum.lanes * LaneSum.lanes)
         let chunks = (count + chunk - 1) / chunk, last = count - (chunks - 1) * chunk
-        let partial = scratch("\(op.rawValue).partial", elements: LaneSum.lanes)
-        let start = Self.reductionStart(op)
         if chunks == 1 {
-            // One chunk: one kernel, with no partials to combine.
-            kernel(op.rawValue, parallel: 1, [.loop("o", .int(1), parallel: true, [.variable("acc", .float(start))]
-                + LaneSum.statements(partial: partial, into: "acc", count: count, l: "l", block: "blk", tail: "tail",
-                                     combine: Self.combine(op), start: start) { .load(input, $0) }
-                + [.store(output, 0, Self.finish(op, .fvar("acc"), count: count))])])
+            // One chunk: a single row, one kernel, no partials to combine.
+            trailingReduction(op, input, output, rows: 1, count: count)
             return
         }
+        let partial = scratch("\(op.rawValue).partial", elements: LaneSum.lanes)
+        let start = Self.reductionStart(op)
         let sums = temp("\(op.rawValue).chunks", elements: chunks)
         let sweep = { (length: Int) -> [KStmt] in
             [.variable("acc", .float(start))]
